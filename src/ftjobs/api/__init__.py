@@ -1,0 +1,1 @@
+"""The FineTuneJob API: pydantic models and constants. Pure data, no I/O."""

@@ -1,0 +1,45 @@
+"""Names and numbers shared by every layer: the API group, labels, exit codes.
+
+The trainer, the renderer and the controller meet only through these constants,
+the spec, the S3 layout and the status fields, so they live in the pure `api` package.
+"""
+
+from typing import Final
+
+GROUP: Final = "ftjobs.dev"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+KIND: Final = "FineTuneJob"
+PLURAL: Final = "finetunejobs"
+SINGULAR: Final = "finetunejob"
+SHORT_NAMES: Final = ("ftj",)
+CRD_NAME: Final = f"{PLURAL}.{GROUP}"
+
+# Labels put on every child object; selectors and the controller's watches use them.
+LABEL_JOB: Final = f"{GROUP}/job"
+LABEL_ATTEMPT: Final = f"{GROUP}/attempt"
+LABEL_COMPONENT: Final = "app.kubernetes.io/component"
+LABEL_NAME: Final = "app.kubernetes.io/name"
+LABEL_INSTANCE: Final = "app.kubernetes.io/instance"
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+LABEL_PART_OF: Final = "app.kubernetes.io/part-of"
+LABEL_KUEUE_QUEUE: Final = "kueue.x-k8s.io/queue-name"
+MANAGER: Final = "ftjobs-controller"
+
+# Trainer exit codes. The Job's podFailurePolicy and the controller classify pod
+# failures by these, so they are part of the contract between trainer and controller.
+EXIT_SUCCESS: Final = 0
+# EX_TEMPFAIL (sysexits.h): preempted, SIGTERM, lost peer, storage hiccup -> new attempt.
+EXIT_RETRIABLE: Final = 75
+# EX_CONFIG (sysexits.h): bad spec, bad data, model that cannot load -> no retry.
+EXIT_PERMANENT: Final = 78
+TERMINATION_LOG: Final = "/dev/termination-log"
+
+# The trainer's rendezvous port on pod 0 (torchrun --master-port).
+MASTER_PORT: Final = 29500
+# Where the rendered pod mounts the resolved trainer config.
+CONFIG_MOUNT_DIR: Final = "/etc/ftjobs"
+CONFIG_FILE_NAME: Final = "job.json"
+SCRATCH_DIR: Final = "/scratch"
+
+DEFAULT_IMAGE: Final = "ghcr.io/ftjobs/trainer:0.1.0"

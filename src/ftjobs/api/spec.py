@@ -1,0 +1,539 @@
+"""The FineTuneJob spec: what to fine-tune, on which data, how, where, with what resources.
+
+Every field has a description (it becomes `kubectl explain` text). Cross-field rules are
+written twice on purpose: as a pydantic validator (offline `ftjobs validate`) and as a
+CEL rule in `json_schema_extra` (the API server), with the same message and field path.
+"""
+
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from ftjobs.api.types import (
+    ApiModel,
+    DataUri,
+    DnsLabel,
+    DnsSubdomain,
+    HttpUrl,
+    ImageRef,
+    ModelUri,
+    OutputUri,
+    Quantity,
+    RuleError,
+    cel,
+)
+
+
+class Task(str, Enum):
+    CAUSAL_LM = "causal-lm"
+    SEQUENCE_CLASSIFICATION = "sequence-classification"
+    SEQ2SEQ = "seq2seq"
+    QUESTION_ANSWERING = "question-answering"
+
+
+LORA_TASKS = (Task.CAUSAL_LM.value, Task.SEQ2SEQ.value, Task.SEQUENCE_CLASSIFICATION.value)
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    Task.SEQUENCE_CLASSIFICATION.value: ("accuracy", "f1", "loss"),
+    Task.CAUSAL_LM.value: ("perplexity", "loss"),
+    Task.SEQ2SEQ.value: ("chrf", "bleu", "loss"),
+    Task.QUESTION_ANSWERING.value: ("exact_match", "f1", "loss"),
+}
+
+
+class ModelSpec(ApiModel):
+    """The base model to fine-tune."""
+
+    uri: ModelUri = Field(
+        description="Where the base model lives: s3://bucket/prefix/, file:///path or hf://org/name "
+        "(a Hugging Face layout: config.json, weights, tokenizer)."
+    )
+    revision: str | None = Field(
+        default=None, max_length=128, description="Revision (branch, tag or commit) for hf:// models."
+    )
+    gguf_file: str | None = Field(
+        default=None,
+        max_length=256,
+        pattern=r"^[^/\s]+\.gguf$",
+        description="Name of a GGUF file inside the model location to load (dequantized) instead "
+        "of safetensors weights.",
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto", description="dtype the weights are loaded in; auto follows the precision."
+    )
+
+
+class Cleaning(ApiModel):
+    """Cleaning rules applied before formatting; data-report.json counts what each one dropped."""
+
+    strip_whitespace: bool = Field(default=True, description="Strip leading/trailing whitespace.")
+    drop_empty: bool = Field(default=True, description="Drop rows whose text fields are empty.")
+    max_chars: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="Drop rows longer than this many characters."
+    )
+    dedupe: bool = Field(default=True, description="Drop exact duplicate rows (after stripping).")
+
+
+class Split(ApiModel):
+    """How validation/test sets are carved from train when they are not given."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.validationRatio + self.testRatio < 1.0",
+                    "validationRatio + testRatio must be below 1",
+                    ".testRatio",
+                )
+            ]
+        }
+    )
+
+    validation_ratio: float = Field(
+        default=0.1, ge=0.0, lt=1.0, description="Share of rows for validation."
+    )
+    test_ratio: float = Field(default=0.1, ge=0.0, lt=1.0, description="Share of rows for test.")
+    seed: int = Field(
+        default=42, ge=0, le=2**31 - 1, description="Seed of the hash that assigns rows to splits."
+    )
+
+    @model_validator(mode="after")
+    def _ratios_below_one(self) -> "Split":
+        if self.validation_ratio + self.test_ratio >= 1.0:
+            raise RuleError("testRatio", "validationRatio + testRatio must be below 1")
+        return self
+
+
+class Fields(ApiModel):
+    """Column names in the data files, per task; unset ones use the task's defaults."""
+
+    text: str | None = Field(default=None, description="Input text (classification, causal-lm).")
+    text_pair: str | None = Field(default=None, description="Second text for pair classification.")
+    label: str | None = Field(default=None, description="Label column (classification).")
+    prompt: str | None = Field(default=None, description="Prompt column (causal-lm instruction).")
+    response: str | None = Field(default=None, description="Response column (causal-lm).")
+    source: str | None = Field(default=None, description="Source text (seq2seq).")
+    target: str | None = Field(default=None, description="Target text (seq2seq).")
+    question: str | None = Field(default=None, description="Question (question-answering).")
+    context: str | None = Field(default=None, description="Context passage (question-answering).")
+    answer: str | None = Field(default=None, description="Answer text (question-answering).")
+
+
+class DatasetSpec(ApiModel):
+    """Training data and how to prepare it."""
+
+    train: DataUri = Field(description="Training data file or prefix (s3:// or file://).")
+    validation: DataUri | None = Field(
+        default=None, description="Validation data; carved from train by `split` when unset."
+    )
+    test: DataUri | None = Field(
+        default=None, description="Test data; carved from train by `split` when unset."
+    )
+    format: Literal["auto", "jsonl", "parquet", "csv"] = Field(
+        default="auto", description="File format; auto infers it from the file extension."
+    )
+    fields: Fields = Field(default_factory=Fields, description="Column mapping.")
+    prompt_template: str | None = Field(
+        default=None,
+        max_length=8192,
+        description="Python format template over the row's columns, e.g. "
+        "'Translate to German: {source}'.",
+    )
+    labels: list[str] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=10_000,
+        description="Label names in index order (classification); inferred from train if unset.",
+    )
+    cleaning: Cleaning = Field(default_factory=Cleaning, description="Cleaning rules.")
+    split: Split = Field(default_factory=Split, description="Deterministic split settings.")
+    streaming: bool = Field(
+        default=False, description="Stream train data from storage instead of loading it in memory."
+    )
+    max_samples: int | None = Field(
+        default=None, ge=1, description="Use at most this many training rows (quick runs)."
+    )
+
+
+class Hyperparameters(ApiModel):
+    """Optimisation settings."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "has(self.epochs) != has(self.maxSteps)",
+                    "exactly one of epochs or maxSteps must be set",
+                    ".maxSteps",
+                ),
+                cel(
+                    "self.globalBatchSize % self.microBatchSize == 0",
+                    "globalBatchSize must be a multiple of microBatchSize",
+                    ".globalBatchSize",
+                ),
+            ]
+        }
+    )
+
+    learning_rate: float = Field(default=2e-5, gt=0.0, le=1.0, description="Peak learning rate.")
+    epochs: int | None = Field(default=None, ge=1, le=10_000, description="Passes over train.")
+    max_steps: int | None = Field(
+        default=None, ge=1, le=100_000_000, description="Optimizer steps (instead of epochs)."
+    )
+    global_batch_size: int = Field(
+        default=8, ge=1, le=1_000_000, description="Samples per optimizer step, all ranks together."
+    )
+    micro_batch_size: int = Field(
+        default=8, ge=1, le=65_536, description="Samples per forward pass on one rank."
+    )
+    optimizer: Literal["adamw", "adam", "sgd"] = Field(default="adamw", description="Optimizer.")
+    scheduler: Literal["linear", "cosine", "constant"] = Field(
+        default="linear", description="Learning-rate schedule after warmup."
+    )
+    warmup_steps: int = Field(default=0, ge=0, description="Linear warmup steps.")
+    weight_decay: float = Field(default=0.0, ge=0.0, le=1.0, description="Weight decay.")
+    gradient_clipping: float = Field(
+        default=1.0, ge=0.0, description="Max gradient norm; 0 disables clipping."
+    )
+    max_seq_length: int = Field(
+        default=512, ge=8, le=1_048_576, description="Tokens per sample after truncation."
+    )
+    seed: int = Field(default=42, ge=0, le=2**31 - 1, description="Training seed.")
+
+    @model_validator(mode="after")
+    def _rules(self) -> "Hyperparameters":
+        if (self.epochs is None) == (self.max_steps is None):
+            raise RuleError("maxSteps", "exactly one of epochs or maxSteps must be set")
+        if self.global_batch_size % self.micro_batch_size:
+            raise RuleError(
+                "globalBatchSize", "globalBatchSize must be a multiple of microBatchSize"
+            )
+        return self
+
+
+class Lora(ApiModel):
+    """A LoRA adapter (PEFT) instead of full fine-tuning."""
+
+    r: int = Field(default=8, ge=1, le=1024, description="Adapter rank.")
+    alpha: int = Field(default=16, ge=1, le=4096, description="Scaling numerator (alpha / r).")
+    dropout: float = Field(default=0.05, ge=0.0, lt=1.0, description="Adapter dropout.")
+    target_modules: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Module names to adapt; the architecture's defaults when unset.",
+    )
+    merge_on_export: bool = Field(
+        default=False, description="Also export the base weights with the adapter merged in."
+    )
+
+
+class DeepSpeed(ApiModel):
+    """DeepSpeed engine settings."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.offloadParameters == 'none' || self.zeroStage == 3",
+                    "offloadParameters needs zeroStage 3",
+                    ".offloadParameters",
+                ),
+                cel(
+                    "self.offloadOptimizer == 'none' || self.zeroStage >= 1",
+                    "offloadOptimizer needs zeroStage 1 or higher",
+                    ".offloadOptimizer",
+                ),
+            ]
+        }
+    )
+
+    zero_stage: int = Field(default=2, ge=0, le=3, description="ZeRO stage 0-3.")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        default="fp32", description="Training precision; fp16 needs GPUs."
+    )
+    offload_optimizer: Literal["none", "cpu"] = Field(
+        default="none", description="Offload optimizer state to CPU memory."
+    )
+    offload_parameters: Literal["none", "cpu"] = Field(
+        default="none", description="Offload parameters to CPU memory (ZeRO-3 only)."
+    )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Raw DeepSpeed config keys merged last over the resolved config.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> "DeepSpeed":
+        if self.offload_parameters != "none" and self.zero_stage != 3:
+            raise RuleError("offloadParameters", "offloadParameters needs zeroStage 3")
+        if self.offload_optimizer != "none" and self.zero_stage < 1:
+            raise RuleError("offloadOptimizer", "offloadOptimizer needs zeroStage 1 or higher")
+        return self
+
+
+class Toleration(ApiModel):
+    """A Kubernetes toleration for the training pods."""
+
+    key: str | None = Field(default=None, max_length=316, description="Taint key.")
+    operator: Literal["Equal", "Exists"] = Field(default="Equal", description="Match operator.")
+    value: str | None = Field(default=None, max_length=63, description="Taint value.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="Taint effect; all effects when unset."
+    )
+    toleration_seconds: int | None = Field(
+        default=None, ge=0, description="How long a NoExecute taint is tolerated."
+    )
+
+
+class Resources(ApiModel):
+    """Compute for the training pods: one pod per node, one process per GPU."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.processesPerNode) || self.gpusPerNode == 0 "
+                    "|| self.processesPerNode == self.gpusPerNode",
+                    "processesPerNode must equal gpusPerNode when GPUs are requested",
+                    ".processesPerNode",
+                )
+            ]
+        }
+    )
+
+    nodes: int = Field(default=1, ge=1, le=1024, description="Pods (nodes) in the job.")
+    gpus_per_node: int = Field(
+        default=0, ge=0, le=16, description="GPUs per pod; 0 trains on CPU."
+    )
+    processes_per_node: int | None = Field(
+        default=None, ge=1, le=128, description="Trainer processes per pod; gpusPerNode by default, "
+        "1 on CPU.",
+    )
+    cpu: Quantity = Field(default="2", description="CPU request (and limit) per pod.")
+    memory: Quantity = Field(default="8Gi", description="Memory request (and limit) per pod.")
+    shared_memory: Quantity | None = Field(
+        default=None, description="Size of /dev/shm (dataloader workers, NCCL)."
+    )
+    image: ImageRef | None = Field(
+        default=None, description="Trainer image; the controller's default when unset."
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Node labels the pods must match."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=64, description="Tolerations for the pods."
+    )
+    priority_class_name: DnsSubdomain | None = Field(default=None, description="PriorityClass.")
+    scheduler_name: DnsSubdomain | None = Field(
+        default=None, description="Scheduler for the pods (e.g. a gang scheduler)."
+    )
+
+    @property
+    def procs_per_node(self) -> int:
+        if self.gpus_per_node:
+            return self.gpus_per_node
+        return self.processes_per_node or 1
+
+    @property
+    def world_size(self) -> int:
+        return self.nodes * self.procs_per_node
+
+    @model_validator(mode="after")
+    def _rules(self) -> "Resources":
+        if (
+            self.processes_per_node is not None
+            and self.gpus_per_node
+            and self.processes_per_node != self.gpus_per_node
+        ):
+            raise RuleError(
+                "processesPerNode", "processesPerNode must equal gpusPerNode when GPUs are requested"
+            )
+        return self
+
+
+class Storage(ApiModel):
+    """Where outputs go and how to reach the object store."""
+
+    output: OutputUri = Field(
+        description="Output prefix; the job writes under <output>/<namespace>/<name>/."
+    )
+    endpoint: HttpUrl | None = Field(
+        default=None, description="S3-compatible endpoint URL; AWS when unset."
+    )
+    region: str | None = Field(
+        default=None, pattern=r"^[a-z0-9\-]{1,32}$", description="S3 region."
+    )
+    credentials_secret: DnsSubdomain | None = Field(
+        default=None,
+        description="Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, passed to the pods "
+        "as environment variables. Credentials never go in the spec.",
+    )
+
+
+class Checkpointing(ApiModel):
+    """When to checkpoint and how many to keep."""
+
+    every_steps: int | None = Field(
+        default=None, ge=1, description="Checkpoint every N optimizer steps."
+    )
+    every_seconds: int | None = Field(
+        default=None, ge=30, description="Checkpoint at most every N seconds of training."
+    )
+    keep: int = Field(default=2, ge=1, le=1000, description="Checkpoints kept (newest).")
+    resume: bool = Field(
+        default=True, description="Resume from the latest complete checkpoint when one exists."
+    )
+
+
+class Evaluation(ApiModel):
+    """Validation during training and the final test."""
+
+    every_steps: int | None = Field(
+        default=None, ge=1, description="Validate every N steps; only at the end when unset."
+    )
+    metrics: list[str] | None = Field(
+        default=None, max_length=16, description="Metrics to compute; the task's defaults if unset."
+    )
+    compare_base_model: bool = Field(
+        default=True, description="Also evaluate the base model, for a before/after comparison."
+    )
+    max_samples: int | None = Field(
+        default=None, ge=1, description="Evaluate on at most this many rows per split."
+    )
+    max_new_tokens: int = Field(
+        default=64, ge=1, le=4096, description="Generation cap for generative metrics."
+    )
+
+
+class FailurePolicy(ApiModel):
+    """What to do when a pod fails."""
+
+    max_restarts: int = Field(
+        default=3, ge=0, le=1000, description="Retriable failures tolerated before Failed."
+    )
+    backoff_seconds: int = Field(
+        default=10, ge=0, le=86_400, description="First delay before a new attempt; doubles."
+    )
+    max_backoff_seconds: int = Field(default=600, ge=0, le=86_400, description="Delay cap.")
+
+
+_CROSS_RULES = [
+    cel(
+        "self.hyperparameters.globalBatchSize % (self.hyperparameters.microBatchSize * "
+        "self.resources.nodes * (self.resources.gpusPerNode > 0 ? self.resources.gpusPerNode : "
+        "(has(self.resources.processesPerNode) ? self.resources.processesPerNode : 1))) == 0",
+        "globalBatchSize must be divisible by microBatchSize x total processes "
+        "(nodes x processes per node)",
+        ".hyperparameters.globalBatchSize",
+    ),
+    cel(
+        "!has(self.lora) || self.task != 'question-answering'",
+        "lora is supported for causal-lm, seq2seq and sequence-classification",
+        ".lora",
+    ),
+    cel(
+        "self.deepspeed.precision != 'fp16' || self.resources.gpusPerNode > 0",
+        "fp16 precision needs GPUs (gpusPerNode > 0); use bf16 or fp32 on CPU",
+        ".deepspeed.precision",
+    ),
+]
+
+
+class FineTuneJobSpec(ApiModel):
+    """A fine-tuning job: task, model, data, hyperparameters, DeepSpeed, resources, storage."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _CROSS_RULES})
+
+    task: Task = Field(description="What the model learns to do.")
+    model: ModelSpec = Field(description="The base model.")
+    dataset: DatasetSpec = Field(description="Training data and its preparation.")
+    hyperparameters: Hyperparameters = Field(description="Optimisation settings.")
+    lora: Lora | None = Field(default=None, description="Train a LoRA adapter instead.")
+    deepspeed: DeepSpeed = Field(default_factory=DeepSpeed, description="DeepSpeed settings.")
+    resources: Resources = Field(default_factory=Resources, description="Compute per pod.")
+    storage: Storage = Field(description="Outputs and object-store access.")
+    checkpointing: Checkpointing = Field(
+        default_factory=Checkpointing, description="Checkpoint cadence and retention."
+    )
+    evaluation: Evaluation = Field(default_factory=Evaluation, description="Evaluation settings.")
+    failure_policy: FailurePolicy = Field(
+        default_factory=FailurePolicy, description="Retries on retriable failures."
+    )
+    queue_name: DnsSubdomain | None = Field(
+        default=None, description="Kueue LocalQueue; the job waits for admission."
+    )
+    suspend: bool = Field(
+        default=False,
+        description="Suspend the job (pods stop after a checkpoint); false resumes it. "
+        "The only field that may change after creation.",
+    )
+    ttl_seconds_after_finished: int | None = Field(
+        default=None, ge=0, description="Delete the child objects this long after finishing "
+        "(outputs in storage stay).",
+    )
+    active_deadline_seconds: int | None = Field(
+        default=None, ge=1, description="Fail the job after this many seconds of running."
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> "FineTuneJobSpec":
+        hp, res = self.hyperparameters, self.resources
+        if hp.global_batch_size % (hp.micro_batch_size * res.world_size):
+            raise RuleError(
+                "hyperparameters.globalBatchSize",
+                "globalBatchSize must be divisible by microBatchSize x total processes "
+                "(nodes x processes per node)",
+            )
+        if self.lora is not None and self.task not in LORA_TASKS:
+            raise RuleError(
+                "lora", "lora is supported for causal-lm, seq2seq and sequence-classification"
+            )
+        if self.deepspeed.precision == "fp16" and res.gpus_per_node == 0:
+            raise RuleError(
+                "deepspeed.precision",
+                "fp16 precision needs GPUs (gpusPerNode > 0); use bf16 or fp32 on CPU",
+            )
+        if self.evaluation.metrics:
+            allowed = TASK_METRICS[str(self.task)]
+            for i, metric in enumerate(self.evaluation.metrics):
+                if metric not in allowed:
+                    raise RuleError(
+                        f"evaluation.metrics[{i}]",
+                        f"metric {metric!r} is not available for task {self.task}; "
+                        f"choose from {', '.join(allowed)}",
+                    )
+        return self
+
+    @property
+    def gradient_accumulation_steps(self) -> int:
+        hp = self.hyperparameters
+        return hp.global_batch_size // (hp.micro_batch_size * self.resources.world_size)
+
+
+# Every field of the spec is immutable once created except `suspend`; the CRD
+# generator turns this into CEL transition rules.
+MUTABLE_SPEC_FIELDS = ("suspend",)
+__all__ = [
+    "LORA_TASKS",
+    "MUTABLE_SPEC_FIELDS",
+    "TASK_METRICS",
+    "Checkpointing",
+    "Cleaning",
+    "DatasetSpec",
+    "DeepSpeed",
+    "DnsLabel",
+    "Evaluation",
+    "FailurePolicy",
+    "Fields",
+    "FineTuneJobSpec",
+    "Hyperparameters",
+    "Lora",
+    "ModelSpec",
+    "Resources",
+    "Split",
+    "Storage",
+    "Task",
+    "Toleration",
+]

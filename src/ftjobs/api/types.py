@@ -1,0 +1,114 @@
+"""Constrained scalar types shared by the spec models (URIs, names, quantities, images).
+
+Each type carries its JSON-schema pattern so the generated CRD refuses the same
+values as pydantic does offline.
+"""
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic.alias_generators import to_camel
+
+
+class ApiModel(BaseModel):
+    """Base of every API model: camelCase in YAML, snake_case in Python, unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        validate_assignment=True,
+        use_enum_values=True,
+    )
+
+
+class RuleError(ValueError):
+    """A cross-field rule failed; `field` is the path below the model that owns the rule.
+
+    The same rule exists as CEL in the CRD, with the same message and fieldPath, so the
+    offline validator and the API server name the same field.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+    """One `x-kubernetes-validations` entry."""
+    out = {"rule": rule, "message": message}
+    if field_path:
+        out["fieldPath"] = field_path
+    return out
+
+
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# A FineTuneJob name is a DNS-1035 label short enough that `<name>-<attempt>-<index>`
+# still fits the 63-character limit of the child Service/Job/pod host names.
+JOB_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+JOB_NAME_MAX = 40
+
+S3_URI = r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^\s]*)?"
+FILE_URI = r"file:///[^\s]*"
+HF_URI = r"hf://[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)?"
+
+DataUri = Annotated[
+    str,
+    Field(
+        pattern=rf"^({S3_URI}|{FILE_URI})$",
+        max_length=2048,
+        examples=["s3://my-bucket/datasets/train.jsonl", "file:///data/train.jsonl"],
+    ),
+]
+ModelUri = Annotated[
+    str,
+    Field(
+        pattern=rf"^({S3_URI}|{FILE_URI}|{HF_URI})$",
+        max_length=2048,
+        examples=["hf://sentence-transformers/all-MiniLM-L6-v2", "s3://models/llama/"],
+    ),
+]
+OutputUri = Annotated[
+    str,
+    Field(
+        pattern=rf"^({S3_URI}|{FILE_URI})$",
+        max_length=2048,
+        examples=["s3://ml-outputs/finetunes", "file:///tmp/ftjobs-out"],
+    ),
+]
+DnsLabel = Annotated[str, Field(pattern=DNS1123_LABEL, min_length=1, max_length=63)]
+DnsSubdomain = Annotated[str, Field(pattern=DNS1123_SUBDOMAIN, min_length=1, max_length=253)]
+# registry/repo[:tag][@sha256:digest], lower-case repository path as OCI requires.
+IMAGE_PATTERN = (
+    r"^([a-zA-Z0-9.\-]+(:[0-9]+)?/)?[a-z0-9]+([._\-][a-z0-9]+)*(/[a-z0-9]+([._\-][a-z0-9]+)*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127})?(@sha256:[a-f0-9]{64})?$"
+)
+ImageRef = Annotated[str, Field(pattern=IMAGE_PATTERN, max_length=512)]
+HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$", max_length=2048)]
+
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]"
+    r"|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+
+
+def _quantity_to_str(value: Any) -> Any:
+    # YAML users write `cpu: 4`; Kubernetes quantities are int-or-string.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Quantity = Annotated[
+    str,
+    BeforeValidator(_quantity_to_str),
+    Field(pattern=QUANTITY_PATTERN),
+    WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            "anyOf": [{"type": "integer"}, {"type": "string", "pattern": QUANTITY_PATTERN}],
+        }
+    ),
+]

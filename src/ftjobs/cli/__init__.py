@@ -1,0 +1,1 @@
+"""The `ftjobs` command line (typer + rich) over the SDK."""

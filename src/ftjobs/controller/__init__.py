@@ -1,0 +1,1 @@
+"""The operator: a kopf shell around the pure reconcile function."""

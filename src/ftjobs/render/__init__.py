@@ -1,0 +1,1 @@
+"""Pure rendering of a FineTuneJob spec into Kubernetes objects (plain dicts)."""

@@ -1,0 +1,22 @@
+"""Shared test setup.
+
+Tiers are marked by directory (tests/unit -> unit, ...), so `pytest -m unit` selects a
+tier without every module repeating its marker. The control plane and the S3 server
+fixtures live in tests/fixtures/plugin.py and start once per session.
+"""
+
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.fixtures.plugin"]
+
+_TIERS = ("unit", "integration", "training", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        for tier in _TIERS:
+            if tier in parts:
+                item.add_marker(getattr(pytest.mark, tier))
