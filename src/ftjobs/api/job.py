@@ -1,13 +1,22 @@
 """The FineTuneJob resource: apiVersion/kind, metadata, spec and status."""
 
+import re
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
-from ftjobs.api.constants import API_VERSION, KIND
+from ftjobs.api.constants import KIND
 from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.api.status import FineTuneJobStatus
-from ftjobs.api.types import JOB_NAME_MAX, JOB_NAME_PATTERN, ApiModel, DnsLabel
+from ftjobs.api.types import (
+    JOB_NAME_INVALID,
+    JOB_NAME_MAX,
+    JOB_NAME_PATTERN,
+    JOB_NAME_TOO_LONG,
+    ApiModel,
+    DnsLabel,
+)
 
 
 class ObjectMeta(ApiModel):
@@ -17,10 +26,10 @@ class ObjectMeta(ApiModel):
 
     name: str | None = Field(
         default=None,
-        pattern=JOB_NAME_PATTERN,
-        max_length=JOB_NAME_MAX,
-        description="Job name (DNS-1035 label, at most 40 characters: child objects add "
-        "suffixes).",
+        # Checked by `_name` (with the messages the API server's CEL rules use); the
+        # pattern and bound stay in the JSON schema for editors.
+        json_schema_extra={"pattern": JOB_NAME_PATTERN, "maxLength": JOB_NAME_MAX},
+        description="Job name (DNS-1035 label, at most 40 characters: child objects add suffixes).",
     )
     generate_name: str | None = Field(default=None, max_length=34, pattern=r"^[a-z][-a-z0-9]*$")
     namespace: DnsLabel | None = None
@@ -30,12 +39,23 @@ class ObjectMeta(ApiModel):
     generation: int | None = None
     resource_version: str | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if len(value) > JOB_NAME_MAX:
+            raise PydanticCustomError("job_name", JOB_NAME_TOO_LONG)
+        if not re.fullmatch(JOB_NAME_PATTERN, value):
+            raise PydanticCustomError("job_name", JOB_NAME_INVALID)
+        return value
+
 
 class FineTuneJob(ApiModel):
     """A fine-tuning job on Kubernetes (ftjobs.dev/v1alpha1)."""
 
     api_version: Literal["ftjobs.dev/v1alpha1"] = Field(
-        default=API_VERSION, description="ftjobs.dev/v1alpha1"
+        default="ftjobs.dev/v1alpha1", description="ftjobs.dev/v1alpha1"
     )
     kind: Literal["FineTuneJob"] = Field(default=KIND, description="FineTuneJob")
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)

@@ -5,10 +5,10 @@ written twice on purpose: as a pydantic validator (offline `ftjobs validate`) an
 CEL rule in `json_schema_extra` (the API server), with the same message and field path.
 """
 
-from enum import Enum
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, JsonValue, Strict, model_validator
 
 from ftjobs.api.types import (
     ApiModel,
@@ -21,11 +21,12 @@ from ftjobs.api.types import (
     OutputUri,
     Quantity,
     RuleError,
+    ShortStr,
     cel,
 )
 
 
-class Task(str, Enum):
+class Task(StrEnum):
     CAUSAL_LM = "causal-lm"
     SEQUENCE_CLASSIFICATION = "sequence-classification"
     SEQ2SEQ = "seq2seq"
@@ -39,17 +40,24 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     Task.SEQ2SEQ.value: ("chrf", "bleu", "loss"),
     Task.QUESTION_ANSWERING.value: ("exact_match", "f1", "loss"),
 }
+METRIC_MESSAGE = (
+    "metric not available for the task ("
+    + "; ".join(f"{task}: {', '.join(metrics)}" for task, metrics in TASK_METRICS.items())
+    + ")"
+)
 
 
 class ModelSpec(ApiModel):
     """The base model to fine-tune."""
 
     uri: ModelUri = Field(
-        description="Where the base model lives: s3://bucket/prefix/, file:///path or hf://org/name "
-        "(a Hugging Face layout: config.json, weights, tokenizer)."
+        description="Where the base model lives: s3://bucket/prefix/, file:///path or "
+        "hf://org/name (a Hugging Face layout: config.json, weights, tokenizer)."
     )
     revision: str | None = Field(
-        default=None, max_length=128, description="Revision (branch, tag or commit) for hf:// models."
+        default=None,
+        max_length=128,
+        description="Revision (branch, tag or commit) for hf:// models.",
     )
     gguf_file: str | None = Field(
         default=None,
@@ -107,16 +115,24 @@ class Split(ApiModel):
 class Fields(ApiModel):
     """Column names in the data files, per task; unset ones use the task's defaults."""
 
-    text: str | None = Field(default=None, description="Input text (classification, causal-lm).")
-    text_pair: str | None = Field(default=None, description="Second text for pair classification.")
-    label: str | None = Field(default=None, description="Label column (classification).")
-    prompt: str | None = Field(default=None, description="Prompt column (causal-lm instruction).")
-    response: str | None = Field(default=None, description="Response column (causal-lm).")
-    source: str | None = Field(default=None, description="Source text (seq2seq).")
-    target: str | None = Field(default=None, description="Target text (seq2seq).")
-    question: str | None = Field(default=None, description="Question (question-answering).")
-    context: str | None = Field(default=None, description="Context passage (question-answering).")
-    answer: str | None = Field(default=None, description="Answer text (question-answering).")
+    text: ShortStr | None = Field(
+        default=None, description="Input text (classification, causal-lm)."
+    )
+    text_pair: ShortStr | None = Field(
+        default=None, description="Second text for pair classification."
+    )
+    label: ShortStr | None = Field(default=None, description="Label column (classification).")
+    prompt: ShortStr | None = Field(
+        default=None, description="Prompt column (causal-lm instruction)."
+    )
+    response: ShortStr | None = Field(default=None, description="Response column (causal-lm).")
+    source: ShortStr | None = Field(default=None, description="Source text (seq2seq).")
+    target: ShortStr | None = Field(default=None, description="Target text (seq2seq).")
+    question: ShortStr | None = Field(default=None, description="Question (question-answering).")
+    context: ShortStr | None = Field(
+        default=None, description="Context passage (question-answering)."
+    )
+    answer: ShortStr | None = Field(default=None, description="Answer text (question-answering).")
 
 
 class DatasetSpec(ApiModel):
@@ -139,10 +155,10 @@ class DatasetSpec(ApiModel):
         description="Python format template over the row's columns, e.g. "
         "'Translate to German: {source}'.",
     )
-    labels: list[str] | None = Field(
+    labels: list[ShortStr] | None = Field(
         default=None,
         min_length=2,
-        max_length=10_000,
+        max_length=1_000,
         description="Label names in index order (classification); inferred from train if unset.",
     )
     cleaning: Cleaning = Field(default_factory=Cleaning, description="Cleaning rules.")
@@ -217,7 +233,7 @@ class Lora(ApiModel):
     r: int = Field(default=8, ge=1, le=1024, description="Adapter rank.")
     alpha: int = Field(default=16, ge=1, le=4096, description="Scaling numerator (alpha / r).")
     dropout: float = Field(default=0.05, ge=0.0, lt=1.0, description="Adapter dropout.")
-    target_modules: list[str] | None = Field(
+    target_modules: list[ShortStr] | None = Field(
         default=None,
         min_length=1,
         max_length=64,
@@ -304,12 +320,12 @@ class Resources(ApiModel):
     )
 
     nodes: int = Field(default=1, ge=1, le=1024, description="Pods (nodes) in the job.")
-    gpus_per_node: int = Field(
-        default=0, ge=0, le=16, description="GPUs per pod; 0 trains on CPU."
-    )
+    gpus_per_node: int = Field(default=0, ge=0, le=16, description="GPUs per pod; 0 trains on CPU.")
     processes_per_node: int | None = Field(
-        default=None, ge=1, le=128, description="Trainer processes per pod; gpusPerNode by default, "
-        "1 on CPU.",
+        default=None,
+        ge=1,
+        le=128,
+        description="Trainer processes per pod; gpusPerNode by default, 1 on CPU.",
     )
     cpu: Quantity = Field(default="2", description="CPU request (and limit) per pod.")
     memory: Quantity = Field(default="8Gi", description="Memory request (and limit) per pod.")
@@ -319,8 +335,8 @@ class Resources(ApiModel):
     image: ImageRef | None = Field(
         default=None, description="Trainer image; the controller's default when unset."
     )
-    node_selector: dict[str, str] = Field(
-        default_factory=dict, description="Node labels the pods must match."
+    node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
+        default_factory=dict, max_length=64, description="Node labels the pods must match."
     )
     tolerations: list[Toleration] = Field(
         default_factory=list, max_length=64, description="Tolerations for the pods."
@@ -348,7 +364,8 @@ class Resources(ApiModel):
             and self.processes_per_node != self.gpus_per_node
         ):
             raise RuleError(
-                "processesPerNode", "processesPerNode must equal gpusPerNode when GPUs are requested"
+                "processesPerNode",
+                "processesPerNode must equal gpusPerNode when GPUs are requested",
             )
         return self
 
@@ -363,7 +380,7 @@ class Storage(ApiModel):
         default=None, description="S3-compatible endpoint URL; AWS when unset."
     )
     region: str | None = Field(
-        default=None, pattern=r"^[a-z0-9\-]{1,32}$", description="S3 region."
+        default=None, pattern=r"^[a-z0-9\-]{1,32}$", max_length=32, description="S3 region."
     )
     credentials_secret: DnsSubdomain | None = Field(
         default=None,
@@ -393,7 +410,7 @@ class Evaluation(ApiModel):
     every_steps: int | None = Field(
         default=None, ge=1, description="Validate every N steps; only at the end when unset."
     )
-    metrics: list[str] | None = Field(
+    metrics: list[ShortStr] | None = Field(
         default=None, max_length=16, description="Metrics to compute; the task's defaults if unset."
     )
     compare_base_model: bool = Field(
@@ -419,7 +436,7 @@ class FailurePolicy(ApiModel):
     max_backoff_seconds: int = Field(default=600, ge=0, le=86_400, description="Delay cap.")
 
 
-_CROSS_RULES = [
+_CROSS_RULES: list[JsonValue] = [
     cel(
         "self.hyperparameters.globalBatchSize % (self.hyperparameters.microBatchSize * "
         "self.resources.nodes * (self.resources.gpusPerNode > 0 ? self.resources.gpusPerNode : "
@@ -438,6 +455,16 @@ _CROSS_RULES = [
         "fp16 precision needs GPUs (gpusPerNode > 0); use bf16 or fp32 on CPU",
         ".deepspeed.precision",
     ),
+    cel(
+        "!has(self.evaluation.metrics) || self.evaluation.metrics.all(m, "
+        + " || ".join(
+            f"(self.task == '{task}' && m in {list(metrics)!r})"
+            for task, metrics in TASK_METRICS.items()
+        )
+        + ")",
+        METRIC_MESSAGE,
+        ".evaluation.metrics",
+    ),
 ]
 
 
@@ -446,7 +473,7 @@ class FineTuneJobSpec(ApiModel):
 
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _CROSS_RULES})
 
-    task: Task = Field(description="What the model learns to do.")
+    task: Annotated[Task, Strict(False)] = Field(description="What the model learns to do.")
     model: ModelSpec = Field(description="The base model.")
     dataset: DatasetSpec = Field(description="Training data and its preparation.")
     hyperparameters: Hyperparameters = Field(description="Optimisation settings.")
@@ -470,8 +497,9 @@ class FineTuneJobSpec(ApiModel):
         "The only field that may change after creation.",
     )
     ttl_seconds_after_finished: int | None = Field(
-        default=None, ge=0, description="Delete the child objects this long after finishing "
-        "(outputs in storage stay).",
+        default=None,
+        ge=0,
+        description="Delete the child objects this long after finishing (outputs in storage stay).",
     )
     active_deadline_seconds: int | None = Field(
         default=None, ge=1, description="Fail the job after this many seconds of running."
@@ -499,11 +527,7 @@ class FineTuneJobSpec(ApiModel):
             allowed = TASK_METRICS[str(self.task)]
             for i, metric in enumerate(self.evaluation.metrics):
                 if metric not in allowed:
-                    raise RuleError(
-                        f"evaluation.metrics[{i}]",
-                        f"metric {metric!r} is not available for task {self.task}; "
-                        f"choose from {', '.join(allowed)}",
-                    )
+                    raise RuleError(f"evaluation.metrics[{i}]", METRIC_MESSAGE)
         return self
 
     @property

@@ -4,14 +4,15 @@ The controller owns phase, conditions, attempts and times; the trainer's rank 0 
 `progress` and `latestCheckpoint` (the controller never overwrites them).
 """
 
-from enum import Enum
+from enum import StrEnum
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, Strict
 
 from ftjobs.api.types import ApiModel
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     PENDING = "Pending"
     QUEUED = "Queued"
     RUNNING = "Running"
@@ -24,7 +25,7 @@ class Phase(str, Enum):
 TERMINAL_PHASES = (Phase.SUCCEEDED.value, Phase.FAILED.value, Phase.CANCELLED.value)
 
 
-class ConditionType(str, Enum):
+class ConditionType(StrEnum):
     CREATED = "Created"
     QUEUED = "Queued"
     RUNNING = "Running"
@@ -86,7 +87,9 @@ class Metrics(ApiModel):
 class FineTuneJobStatus(ApiModel):
     """Observed state of a FineTuneJob."""
 
-    phase: Phase | None = Field(default=None, description="Lifecycle phase.")
+    phase: Annotated[Phase, Strict(False)] | None = Field(
+        default=None, description="Lifecycle phase."
+    )
     conditions: list[Condition] = Field(default_factory=list, description="Current conditions.")
     observed_generation: int | None = Field(
         default=None, ge=0, description="The spec generation last reconciled."

@@ -6,19 +6,23 @@ values as pydantic does offline.
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 
 class ApiModel(BaseModel):
     """Base of every API model: camelCase in YAML, snake_case in Python, unknown fields refused."""
 
+    # strict: no lax coercion ("3" -> 3, "yes" -> True) because the API server's schema
+    # does not coerce either; `ftjobs validate` must refuse what `kubectl apply` refuses.
+    # Enum fields opt out (`Annotated[Enum, Strict(False)]`) so their string values parse.
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
         validate_assignment=True,
         use_enum_values=True,
+        strict=True,
     )
 
 
@@ -35,9 +39,9 @@ class RuleError(ValueError):
         self.message = message
 
 
-def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, JsonValue]:
     """One `x-kubernetes-validations` entry."""
-    out = {"rule": rule, "message": message}
+    out: dict[str, JsonValue] = {"rule": rule, "message": message}
     if field_path:
         out["fieldPath"] = field_path
     return out
@@ -49,6 +53,14 @@ DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-
 # still fits the 63-character limit of the child Service/Job/pod host names.
 JOB_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 JOB_NAME_MAX = 40
+# The API server checks the name with root-level CEL rules carrying these same messages.
+JOB_NAME_TOO_LONG = (
+    f"must be at most {JOB_NAME_MAX} characters (child objects append -<attempt>-<index>)"
+)
+JOB_NAME_INVALID = (
+    "must be a DNS-1035 label: lower-case letters, digits and '-', starting with a letter "
+    "and ending with a letter or digit"
+)
 
 S3_URI = r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^\s]*)?"
 FILE_URI = r"file:///[^\s]*"
@@ -87,6 +99,10 @@ IMAGE_PATTERN = (
 )
 ImageRef = Annotated[str, Field(pattern=IMAGE_PATTERN, max_length=512)]
 HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$", max_length=2048)]
+# Free-form short strings (column names, module names, metric names). Every string and
+# list carries a bound: the API server estimates the cost of CEL rules (the immutability
+# rules compare the whole spec) from maxLength/maxItems and refuses unbounded ones.
+ShortStr = Annotated[str, Field(min_length=1, max_length=256)]
 
 QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]"
@@ -112,3 +128,16 @@ Quantity = Annotated[
         }
     ),
 ]
+
+# What each pattern means, for error messages people can act on (a regex is not one).
+PATTERN_HINTS: dict[str, str] = {
+    rf"^({S3_URI}|{FILE_URI})$": "must be an s3://bucket/key or file:///absolute/path URI",
+    rf"^({S3_URI}|{FILE_URI}|{HF_URI})$": (
+        "must be an s3://bucket/prefix, file:///absolute/path or hf://org/name URI"
+    ),
+    DNS1123_LABEL: "must be a DNS-1123 label (lower-case letters, digits and '-')",
+    DNS1123_SUBDOMAIN: "must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')",
+    IMAGE_PATTERN: "must be an image reference like registry.example.com/org/trainer:1.0",
+    r"^https?://[^\s/]+(/[^\s]*)?$": "must be an http:// or https:// URL",
+    QUANTITY_PATTERN: "must be a Kubernetes quantity like 4, 500m, 16Gi or 1e3",
+}

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ftjobs.api.job import FineTuneJob
-from ftjobs.api.types import RuleError
+from ftjobs.api.types import PATTERN_HINTS, RuleError
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,9 @@ def parse_job(doc: Any, source: str = "") -> FineTuneJob:
     if not isinstance(doc, dict):
         raise SpecError([FieldError("", "expected a mapping (a FineTuneJob object)")], source)
     try:
-        return FineTuneJob.model_validate(doc)
+        # Documents are camelCase only: `learning_rate:` would pass as a Python name but
+        # the API server refuses it, so the offline validator must too.
+        return FineTuneJob.model_validate(doc, by_alias=True, by_name=False)
     except ValidationError as exc:
         raise SpecError(field_errors(exc), source) from None
 
@@ -95,7 +97,8 @@ def _message(err: ErrorDetails, loc: list[Any]) -> str:
     if kind in ("literal_error", "enum"):
         return f"must be one of {ctx.get('expected')} (got {value!r})"
     if kind == "string_pattern_mismatch":
-        return f"{value!r} is not valid: must match {ctx.get('pattern')}"
+        pattern = str(ctx.get("pattern"))
+        return f"{value!r} is not valid: {PATTERN_HINTS.get(pattern, f'must match {pattern}')}"
     if kind in ("string_too_long", "too_long"):
         return f"is too long (at most {ctx.get('max_length')})"
     if kind in ("string_too_short", "too_short"):

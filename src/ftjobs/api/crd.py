@@ -1,0 +1,290 @@
+"""The FineTuneJob CRD and the editor JSON Schema, derived from the pydantic models.
+
+Pure functions: models in, dicts out (`hack/generate.py` writes them to disk).
+Pydantic emits JSON Schema with `$ref`s, `anyOf [X, null]` for optional fields, titles and
+`const`; a CRD needs a *structural* OpenAPI v3 schema. `structural()` inlines every
+reference, turns optional fields into plain not-required ones, keeps defaults, bounds,
+patterns, enums, descriptions and the CEL rules the models carry, and refuses anything
+else it does not understand, so a model change that the CRD cannot express fails loudly.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ftjobs.api import constants
+from ftjobs.api.job import FineTuneJob
+from ftjobs.api.spec import MUTABLE_SPEC_FIELDS
+from ftjobs.api.types import JOB_NAME_INVALID, JOB_NAME_MAX, JOB_NAME_PATTERN, JOB_NAME_TOO_LONG
+
+IMMUTABLE_MESSAGE = "is immutable; create a new FineTuneJob"
+INT_OR_STRING = "x-kubernetes-int-or-string"
+PRESERVE_UNKNOWN = "x-kubernetes-preserve-unknown-fields"
+VALIDATIONS = "x-kubernetes-validations"
+
+# JSON-schema keywords a structural schema keeps as they are.
+_KEPT = (
+    "type",
+    "description",
+    "default",
+    "enum",
+    "format",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "uniqueItems",
+    PRESERVE_UNKNOWN,
+    VALIDATIONS,
+)
+# Keywords that only help editors and humans reading JSON Schema; a CRD has no use for them.
+_DROPPED = ("title", "examples", "const", "propertyNames")
+
+_API_VERSION_DOC = (
+    "APIVersion defines the versioned schema of this representation of an object: "
+    f"{constants.API_VERSION}."
+)
+_KIND_DOC = f"Kind is the REST resource this object represents: {constants.KIND}."
+_METADATA_DOC = "Standard object metadata: name, namespace, labels, annotations."
+
+
+class SchemaError(ValueError):
+    """The models use a JSON-schema construct a structural CRD schema cannot express."""
+
+
+def structural(node: dict[str, Any], defs: dict[str, Any], path: str = "") -> dict[str, Any]:
+    """One structural OpenAPI v3 node from one pydantic JSON-schema node."""
+    node, _ = _unwrap(node, defs, path)
+    out: dict[str, Any] = {}
+    if "const" in node and "enum" not in node:
+        out["enum"] = [node["const"]]
+    for key, value in node.items():
+        if key in _KEPT:
+            out[key] = copy.deepcopy(value)
+        elif key in _DROPPED or key in ("properties", "required", "items", "anyOf"):
+            continue
+        elif key == "additionalProperties":
+            # `false` is the default for a structural schema (unknown fields are pruned, or
+            # refused with fieldValidation=Strict); `true` is spelled preserve-unknown-fields.
+            if isinstance(value, dict):
+                out[key] = structural(value, defs, f"{path}.*")
+        elif key == INT_OR_STRING:
+            out[key] = True
+        else:
+            raise SchemaError(f"{path or '<root>'}: unsupported JSON-schema keyword {key!r}")
+    # JSON Schema 2020-12 says `exclusiveMinimum: 0`; OpenAPI v3.0 (CRDs) says
+    # `minimum: 0, exclusiveMinimum: true`.
+    for exclusive, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if exclusive in out and not isinstance(out[exclusive], bool):
+            out[bound] = out[exclusive]
+            out[exclusive] = True
+    if out.get(INT_OR_STRING):
+        _int_or_string(node, out, path)
+    if PRESERVE_UNKNOWN in out:
+        out.pop("additionalProperties", None)
+    if node.get("default", 0) is None:
+        del out["default"]
+    if "items" in node:
+        out["items"] = structural(node["items"], defs, f"{path}[*]")
+    if "properties" in node:
+        out["properties"] = _properties(node, defs, path)
+        if node.get("required"):
+            out["required"] = list(node["required"])
+    if "anyOf" in node and not out.get(INT_OR_STRING):
+        raise SchemaError(f"{path or '<root>'}: anyOf is not structural")
+    return out
+
+
+def _unwrap(node: dict[str, Any], defs: dict[str, Any], path: str) -> tuple[dict[str, Any], bool]:
+    """Resolve `$ref` and `anyOf [X, null]`; returns the node and whether it was nullable."""
+    nullable = False
+    while True:
+        if "$ref" in node:
+            target = defs[node["$ref"].rsplit("/", 1)[-1]]
+            # Keys next to the $ref (the field's description, default) win over the target's.
+            node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+            continue
+        branches = node.get("anyOf")
+        if branches and {"type": "null"} in branches:
+            rest = [b for b in branches if b != {"type": "null"}]
+            if len(rest) != 1:
+                raise SchemaError(f"{path}: a union of several types is not structural")
+            nullable = True
+            node = {**rest[0], **{k: v for k, v in node.items() if k != "anyOf"}}
+            continue
+        return node, nullable
+
+
+def _properties(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[str, Any]:
+    required = set(node.get("required", ()))
+    out: dict[str, Any] = {}
+    for name, prop in node["properties"].items():
+        child = structural(prop, defs, f"{path}.{name}")
+        _, nullable = _unwrap(prop, defs, path)
+        # A section whose fields all have defaults gets `default: {}`, so the API server
+        # applies the nested defaults even when the user leaves the section out. Optional
+        # sections (`lora`) must stay absent: their presence means something.
+        if (
+            not nullable
+            and name not in required
+            and "default" not in child
+            and child.get("type") == "object"
+            and "properties" in child
+            and not child.get("required")
+        ):
+            child["default"] = {}
+        if "description" not in child:
+            raise SchemaError(f"{path}.{name}: every field needs a description")
+        out[name] = child
+    return out
+
+
+def _int_or_string(node: dict[str, Any], out: dict[str, Any], path: str) -> None:
+    """Kubernetes' one allowed anyOf: exactly integer|string, restrictions next to it."""
+    pattern = None
+    for branch in node.get("anyOf", ()):
+        pattern = branch.get("pattern", pattern)
+    out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if pattern:
+        out["pattern"] = pattern
+    out.pop("type", None)
+    if isinstance(out.get("default"), int):
+        out["default"] = str(out["default"])
+
+
+def spec_schema() -> dict[str, Any]:
+    """The structural schema of `spec` with its cross-field and immutability rules."""
+    full = FineTuneJob.model_json_schema(by_alias=True, mode="validation")
+    spec = structural(full["properties"]["spec"], full["$defs"], "spec")
+    spec.setdefault(VALIDATIONS, []).extend(immutability_rules(spec))
+    return spec
+
+
+def immutability_rules(spec: dict[str, Any]) -> list[dict[str, str]]:
+    """CEL transition rules: every spec field but `suspend` keeps its value after create.
+
+    They live on `spec` (not on each field) so that adding or removing an optional field
+    (`lora`, `queueName`) is caught too: a rule on the field itself never runs when the
+    field is absent on one side.
+    """
+    rules = []
+    for name in spec["properties"]:
+        if name in MUTABLE_SPEC_FIELDS:
+            continue
+        if name in spec.get("required", ()):
+            rule = f"self.{name} == oldSelf.{name}"
+        else:
+            rule = (
+                f"has(self.{name}) == has(oldSelf.{name}) && "
+                f"(!has(self.{name}) || self.{name} == oldSelf.{name})"
+            )
+        rules.append({"rule": rule, "message": IMMUTABLE_MESSAGE, "fieldPath": f".{name}"})
+    return rules
+
+
+def status_schema() -> dict[str, Any]:
+    full = FineTuneJob.model_json_schema(by_alias=True, mode="validation")
+    status = structural(full["$defs"]["FineTuneJobStatus"], full["$defs"], "status")
+    status["description"] = "Observed state, written by the controller and the trainer."
+    return status
+
+
+def openapi_schema() -> dict[str, Any]:
+    """The CRD's `openAPIV3Schema`."""
+    return {
+        "type": "object",
+        "description": FineTuneJob.__doc__ or constants.KIND,
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string", "description": _API_VERSION_DOC},
+            "kind": {"type": "string", "description": _KIND_DOC},
+            # Only metadata.name/generateName may be described at the root; the name
+            # rules are CEL below, with the offline validator's messages.
+            "metadata": {
+                "type": "object",
+                "description": _METADATA_DOC,
+                "properties": {"name": {"type": "string", "description": "Job name."}},
+            },
+            "spec": spec_schema(),
+            "status": status_schema(),
+        },
+        VALIDATIONS: [
+            {
+                "rule": f"self.metadata.name.size() <= {JOB_NAME_MAX}",
+                "message": JOB_NAME_TOO_LONG,
+                "fieldPath": ".metadata.name",
+            },
+            {
+                "rule": f"self.metadata.name.matches('{JOB_NAME_PATTERN}')",
+                "message": JOB_NAME_INVALID,
+                "fieldPath": ".metadata.name",
+            },
+        ],
+    }
+
+
+PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Progress", "type": "string", "jsonPath": ".status.progress.percent"},
+    {"name": "Loss", "type": "number", "jsonPath": ".status.progress.loss"},
+    {"name": "Restarts", "type": "integer", "jsonPath": ".status.restarts"},
+    {"name": "Task", "type": "string", "jsonPath": ".spec.task", "priority": 1},
+    {"name": "Nodes", "type": "integer", "jsonPath": ".spec.resources.nodes", "priority": 1},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+
+def crd() -> dict[str, Any]:
+    """The CustomResourceDefinition (apiextensions.k8s.io/v1)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": constants.CRD_NAME,
+            "labels": {
+                constants.LABEL_NAME: "ftjobs",
+                constants.LABEL_PART_OF: "ftjobs",
+            },
+        },
+        "spec": {
+            "group": constants.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": constants.KIND,
+                "listKind": f"{constants.KIND}List",
+                "plural": constants.PLURAL,
+                "singular": constants.SINGULAR,
+                "shortNames": list(constants.SHORT_NAMES),
+                "categories": ["ftjobs"],
+            },
+            "versions": [
+                {
+                    "name": constants.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {"openAPIV3Schema": openapi_schema()},
+                }
+            ],
+        },
+    }
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (2020-12) of a FineTuneJob document, for editors (yaml-language-server)."""
+    schema = FineTuneJob.model_json_schema(by_alias=True, mode="validation")
+    schema["properties"].pop("status", None)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://{constants.GROUP}/schemas/{constants.VERSION}/finetunejob.schema.json",
+        **schema,
+    }

@@ -1,0 +1,151 @@
+"""Reading FineTuneJob files: YAML documents, `--set` overrides, validation.
+
+Every problem becomes a `SpecError` naming the file, and the line and column for YAML
+syntax errors, so the CLI only has to print it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ftjobs.api.constants import GROUP, KIND
+from ftjobs.api.job import FineTuneJob
+from ftjobs.api.validation import FieldError, SpecError, parse_job
+
+_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML keeps the last one silently)."""
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def load_documents(path: str | Path) -> list[dict[str, Any]]:
+    """The non-empty YAML documents of a file (`-` reads stdin is the CLI's business)."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError([FieldError("", f"cannot read file: {exc.strerror}")], source) from None
+    return parse_documents(text, source)
+
+
+def parse_documents(text: str, source: str = "<string>") -> list[dict[str, Any]]:
+    """The non-empty YAML documents of a string; syntax errors carry line and column."""
+    try:
+        docs = [d for d in yaml.load_all(text, Loader=_StrictLoader) if d is not None]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError(
+            [FieldError("", f"YAML syntax error at {where}{problem}")], source
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([FieldError("", f"YAML syntax error: {exc}")], source) from None
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, dict):
+            raise SpecError(
+                [FieldError("", f"document {i + 1} is not a mapping (got {type(doc).__name__})")],
+                source,
+            )
+    return docs
+
+
+def is_finetunejob(doc: dict[str, Any]) -> bool:
+    """Documents that claim to be FineTuneJobs (or our API group, to catch kind typos)."""
+    api_version = str(doc.get("apiVersion", ""))
+    return doc.get("kind") == KIND or api_version.startswith(f"{GROUP}/")
+
+
+def load_job(path: str | Path, overrides: Sequence[str] = ()) -> FineTuneJob:
+    """The one FineTuneJob in a file, with `--set` overrides applied, validated."""
+    source = str(path)
+    jobs = [d for d in load_documents(path) if is_finetunejob(d)]
+    if len(jobs) != 1:
+        raise SpecError(
+            [FieldError("", f"expected exactly one {KIND} document, found {len(jobs)}")], source
+        )
+    return parse_job(apply_overrides(jobs[0], overrides), source)
+
+
+def apply_overrides(doc: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of `doc` with `path=value` overrides applied (Helm-style `--set`).
+
+    The path is camelCase and relative to `spec` unless it starts with `metadata.` or
+    `spec.`; `[i]` indexes a list (`resources.tolerations[0].key=gpu`, where index
+    len(list) appends). The value is a YAML scalar: `5e-5`, `true`, `null`, `"007"`.
+    """
+    out: dict[str, Any] = yaml.safe_load(yaml.safe_dump(doc))  # deep copy of plain data
+    for item in overrides:
+        path, sep, raw = item.partition("=")
+        path = path.strip()
+        if not sep or not path:
+            raise SpecError([FieldError("", f"override {item!r} is not PATH=VALUE")])
+        if not path.startswith(("metadata.", "spec.")):
+            path = f"spec.{path}"
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        _set(out, path, value)
+    return out
+
+
+def _set(doc: dict[str, Any], path: str, value: Any) -> None:
+    tokens: list[str | int] = []
+    pos = 0
+    for match in _TOKEN.finditer(path):
+        gap = path[pos : match.start()]
+        if gap not in ("", "."):
+            break
+        tokens.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+        pos = match.end()
+    if pos != len(path) or not tokens:
+        raise SpecError([FieldError(path, "cannot parse this override path")])
+    node: Any = doc
+    for i, token in enumerate(tokens):
+        last = i == len(tokens) - 1
+        fresh: Any = value if last else ([] if isinstance(tokens[i + 1], int) else {})
+        where = _path_of(tokens[: i + 1])
+        if isinstance(token, int):
+            if not isinstance(node, list):
+                raise SpecError([FieldError(where, "is not a list")])
+            if token > len(node):
+                raise SpecError([FieldError(where, f"index out of range (length {len(node)})")])
+            if token == len(node):
+                node.append(fresh)
+            elif last:
+                node[token] = value
+            node = node[token]
+        else:
+            if not isinstance(node, dict):
+                raise SpecError([FieldError(where, "is not a mapping")])
+            if last:
+                node[token] = value
+            elif not isinstance(node.get(token), dict | list):
+                node[token] = fresh
+            node = node[token]
+
+
+def _path_of(tokens: Sequence[str | int]) -> str:
+    return "".join(f"[{t}]" if isinstance(t, int) else f".{t}" for t in tokens).lstrip(".")

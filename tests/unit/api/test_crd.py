@@ -1,0 +1,153 @@
+"""The generated CRD is structural and carries the models' rules (checked without a cluster)."""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ftjobs.api.crd import IMMUTABLE_MESSAGE, crd, json_schema, openapi_schema
+from ftjobs.api.spec import MUTABLE_SPEC_FIELDS, FineTuneJobSpec
+
+ROOT = Path(__file__).resolve().parents[3]
+INT_OR_STRING_ANYOF = [{"type": "integer"}, {"type": "string"}]
+
+
+def walk(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    yield path, node
+    for name, child in node.get("properties", {}).items():
+        yield from walk(child, f"{path}.{name}")
+    if isinstance(node.get("items"), dict):
+        yield from walk(node["items"], f"{path}[*]")
+    if isinstance(node.get("additionalProperties"), dict):
+        yield from walk(node["additionalProperties"], f"{path}.*")
+
+
+SCHEMA = openapi_schema()
+NODES = dict(walk(SCHEMA))
+SPEC = SCHEMA["properties"]["spec"]
+
+
+def test_no_refs_and_no_free_unions() -> None:
+    text = yaml.safe_dump(SCHEMA)
+    assert "$ref" not in text and "oneOf" not in text and "allOf" not in text
+    for path, node in NODES.items():
+        if "anyOf" in node:
+            assert node.get("x-kubernetes-int-or-string") is True, path
+            assert node["anyOf"] == INT_OR_STRING_ANYOF, path
+        assert "nullable" not in node and node.get("type") != "null", path
+        assert "title" not in node and "const" not in node, path
+        if "properties" in node:
+            assert "additionalProperties" not in node, path
+
+
+def test_every_node_has_a_type_and_every_property_a_description() -> None:
+    for path, node in NODES.items():
+        assert "type" in node or node.get("x-kubernetes-int-or-string"), (
+            f"{path or '<root>'} has no type"
+        )
+        # properties (not list items or map values) are what `kubectl explain` shows
+        if path and not path.endswith(("[*]", ".*")):
+            assert node.get("description"), f"{path} has no description"
+
+
+def test_preserve_unknown_fields_only_for_deepspeed_overrides() -> None:
+    preserved = [p for p, n in NODES.items() if n.get("x-kubernetes-preserve-unknown-fields")]
+    assert preserved == [".spec.deepspeed.overrides"]
+
+
+def test_exclusive_bounds_use_the_openapi_v3_boolean_form() -> None:
+    ratio = NODES[".spec.dataset.split.testRatio"]
+    assert ratio["maximum"] == 1.0 and ratio["exclusiveMaximum"] is True
+    lr = NODES[".spec.hyperparameters.learningRate"]
+    assert lr["minimum"] == 0.0 and lr["exclusiveMinimum"] is True
+
+
+def test_defaults_enums_bounds_and_patterns_survive() -> None:
+    assert NODES[".spec.hyperparameters.optimizer"]["enum"] == ["adamw", "adam", "sgd"]
+    assert NODES[".spec.hyperparameters.optimizer"]["default"] == "adamw"
+    assert NODES[".spec.task"]["enum"][0] == "causal-lm"
+    assert NODES[".spec.resources.nodes"]["minimum"] == 1
+    assert NODES[".spec.resources.memory"]["default"] == "8Gi"
+    assert NODES[".spec.storage.output"]["pattern"].startswith("^(s3://")
+    assert set(SPEC["required"]) == {"task", "model", "dataset", "hyperparameters", "storage"}
+
+
+def test_sections_with_all_defaults_default_to_empty_objects_but_lora_does_not() -> None:
+    for section in ("deepspeed", "resources", "checkpointing", "evaluation", "failurePolicy"):
+        assert SPEC["properties"][section]["default"] == {}, section
+    assert NODES[".spec.dataset.split"]["default"] == {}
+    assert "default" not in SPEC["properties"]["lora"]
+    assert "lora" not in SPEC["required"]
+
+
+def test_strings_and_lists_in_the_spec_are_bounded_for_cel_cost() -> None:
+    for path, node in NODES.items():
+        if not path.startswith(".spec") or path.startswith(".spec.deepspeed.overrides"):
+            continue
+        if node.get("type") == "string" and "enum" not in node:
+            assert "maxLength" in node, f"{path}: unbounded string"
+        if node.get("type") == "array":
+            assert "maxItems" in node, f"{path}: unbounded list"
+        if node.get("type") == "object" and "additionalProperties" in node:
+            assert "maxProperties" in node, f"{path}: unbounded map"
+
+
+def cel_rules(node: dict[str, Any]) -> list[dict[str, str]]:
+    return list(node.get("x-kubernetes-validations", []))
+
+
+def test_cross_field_rules_are_cel_with_field_paths() -> None:
+    messages = {r["message"]: r for r in cel_rules(SPEC)}
+    assert any("fp16 precision needs GPUs" in m for m in messages)
+    assert any("lora is supported" in m for m in messages)
+    hp = cel_rules(NODES[".spec.hyperparameters"])
+    assert {r["fieldPath"] for r in hp} == {".maxSteps", ".globalBatchSize"}
+    assert cel_rules(NODES[".spec.dataset.split"])[0]["fieldPath"] == ".testRatio"
+    assert len(cel_rules(NODES[".spec.deepspeed"])) == 2
+    for _, node in NODES.items():
+        for rule in cel_rules(node):
+            assert rule["rule"] and rule["message"]
+
+
+def test_every_spec_field_but_suspend_is_immutable() -> None:
+    immutable = {r["fieldPath"][1:] for r in cel_rules(SPEC) if r["message"] == IMMUTABLE_MESSAGE}
+    fields = set(SPEC["properties"])
+    assert immutable == fields - set(MUTABLE_SPEC_FIELDS)
+    assert "suspend" in fields
+    by_field = {r["fieldPath"]: r["rule"] for r in cel_rules(SPEC)}
+    assert by_field[".task"] == "self.task == oldSelf.task"
+    # optional fields: adding or removing one is a change too
+    assert "has(self.lora) == has(oldSelf.lora)" in by_field[".lora"]
+
+
+def test_root_rules_check_the_name_like_the_offline_validator() -> None:
+    rules = cel_rules(SCHEMA)
+    assert {r["fieldPath"] for r in rules} == {".metadata.name"}
+    assert any("size() <= 40" in r["rule"] for r in rules)
+
+
+def test_crd_metadata_names_columns_and_status_subresource() -> None:
+    doc = crd()
+    spec = doc["spec"]
+    assert doc["metadata"]["name"] == "finetunejobs.ftjobs.dev"
+    assert spec["names"]["shortNames"] == ["ftj"]
+    assert "all" not in spec["names"]["categories"]
+    version = spec["versions"][0]
+    assert version["subresources"] == {"status": {}}
+    columns = [c["name"] for c in version["additionalPrinterColumns"] if not c.get("priority")]
+    assert columns == ["Phase", "Progress", "Loss", "Restarts", "Age"]
+
+
+def test_committed_crd_matches_the_models() -> None:
+    committed = yaml.safe_load((ROOT / "manifests/crd/finetunejobs.ftjobs.dev.yaml").read_text())
+    assert committed == crd(), "run `make generate` and commit"
+
+
+def test_json_schema_for_editors_keeps_refs_and_validates_names() -> None:
+    schema = json_schema()
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert "FineTuneJobSpec" in schema["$defs"]
+    assert "status" not in schema["properties"]
+    # the model itself is what produced it
+    assert schema["$defs"]["FineTuneJobSpec"]["description"] == FineTuneJobSpec.__doc__
