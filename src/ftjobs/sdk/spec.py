@@ -7,6 +7,7 @@ syntax errors, so the CLI only has to print it.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,13 +38,20 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+# YAML 1.2 (what kubectl reads) takes `5e-5` as a number; PyYAML's YAML 1.1 wants `5.0e-5`
+# and would hand the validator the string "5e-5".
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
 
 
 def load_documents(path: str | Path) -> list[dict[str, Any]]:
-    """The non-empty YAML documents of a file (`-` reads stdin is the CLI's business)."""
+    """The non-empty YAML documents of a file; `-` reads standard input."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = sys.stdin.read() if source == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError([FieldError("", f"cannot read file: {exc.strerror}")], source) from None
     return parse_documents(text, source)
@@ -88,6 +96,28 @@ def load_job(path: str | Path, overrides: Sequence[str] = ()) -> FineTuneJob:
     return parse_job(apply_overrides(jobs[0], overrides), source)
 
 
+def validate_file(path: str | Path) -> list[tuple[str, FineTuneJob | SpecError]]:
+    """Every FineTuneJob document of a file, each validated on its own.
+
+    Returns (label, job or error) per document; the label names the file, and the
+    document number when the file holds several. Documents of other kinds are ignored;
+    a file with no FineTuneJob at all, or with broken YAML, raises SpecError.
+    """
+    source = str(path)
+    docs = load_documents(path)
+    jobs = [(i, d) for i, d in enumerate(docs) if is_finetunejob(d)]
+    if not jobs:
+        raise SpecError([FieldError("", f"no {KIND} document found")], source)
+    out: list[tuple[str, FineTuneJob | SpecError]] = []
+    for i, doc in jobs:
+        label = f"{source} (document {i + 1})" if len(docs) > 1 else source
+        try:
+            out.append((label, parse_job(doc, label)))
+        except SpecError as exc:
+            out.append((label, exc))
+    return out
+
+
 def apply_overrides(doc: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """A copy of `doc` with `path=value` overrides applied (Helm-style `--set`).
 
@@ -104,7 +134,7 @@ def apply_overrides(doc: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
         if not path.startswith(("metadata.", "spec.")):
             path = f"spec.{path}"
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = yaml.load(raw, Loader=_StrictLoader) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
         _set(out, path, value)
@@ -142,8 +172,10 @@ def _set(doc: dict[str, Any], path: str, value: Any) -> None:
                 raise SpecError([FieldError(where, "is not a mapping")])
             if last:
                 node[token] = value
-            elif not isinstance(node.get(token), dict | list):
+            elif node.get(token) is None:
                 node[token] = fresh
+            elif not isinstance(node[token], dict | list):
+                raise SpecError([FieldError(where, f"is a {type(node[token]).__name__}")])
             node = node[token]
 
 

@@ -1,10 +1,10 @@
 """Every spec in tests/data/invalid is refused offline, naming the field its header expects."""
 
 import pytest
-from tests.corpus import cases, names_field
 
 from ftjobs.api.validation import SpecError
 from ftjobs.sdk.spec import load_job
+from tests.corpus import cases, names_field
 
 CASES = cases()
 

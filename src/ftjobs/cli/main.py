@@ -1,0 +1,30 @@
+"""The `ftjobs` command line: one typer `app`, each command group in its own module.
+
+Adding commands (for teammates): write `src/ftjobs/cli/<group>_commands.py` with
+
+    def register(app: typer.Typer) -> None:
+        app.command("run")(run)            # top-level commands, or
+        app.add_typer(sub, name="queue")   # a sub-command group
+
+then import it below and add one `<group>_commands.register(app)` line. Command modules
+call the SDK (`ftjobs.sdk`) and the API models only (an import-linter contract), print
+results with rich on stdout and problems on stderr (`ftjobs.cli.output`), and exit 0 on
+success, 1 on a user error (bad spec, failed job), 2 on a usage error (typer's own).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from ftjobs.cli import spec_commands
+
+app = typer.Typer(
+    name="ftjobs",
+    help="Fine-tune language models on Kubernetes from one FineTuneJob spec.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+spec_commands.register(app)
