@@ -1,0 +1,129 @@
+"""The object-store interface every backend implements, and small shared helpers.
+
+The interface is deliberately the handful of operations checkpoints, models and
+progress need. Keys are relative to the store's root (see `uri.check_key`); an object
+appears whole or not at all (S3 semantics; the file backend writes a temporary file and
+renames it), which is what makes "MANIFEST.json last" a commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol, runtime_checkable
+
+# Read size for hashing and copying: large enough to keep syscalls cheap, small enough
+# not to matter for memory.
+CHUNK = 8 * 1024 * 1024
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """How big objects move to and from S3. Files from `multipart_threshold` bytes up go
+    in parts of `chunk_size` (grown automatically past 9,000 parts), `max_concurrency`
+    at a time; botocore retries each request up to `max_attempts` times with backoff."""
+
+    multipart_threshold: int = 16 * MiB
+    chunk_size: int = 16 * MiB
+    max_concurrency: int = 10
+    max_attempts: int = 10
+    retry_mode: str = "standard"  # or "adaptive" (client-side rate limiting as well)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What was stored: the key (relative to the store root), its size and sha256 (hex)."""
+
+    key: str
+    size: int
+    sha256: str
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """A flat namespace of objects under a root URI (`s3://bucket/prefix` or `file:///dir`)."""
+
+    uri: str
+
+    def url(self, key: str) -> str:
+        """The full URI of `key`, for messages and for handing to other tools."""
+        ...
+
+    def put_bytes(self, key: str, data: bytes) -> ObjectInfo: ...
+
+    def put_file(self, key: str, path: Path) -> ObjectInfo:
+        """Upload a local file; the sha256 is computed from the bytes as they are sent."""
+        ...
+
+    def get_bytes(self, key: str) -> bytes:
+        """The object's content; raises NotFound."""
+        ...
+
+    def get_file(self, key: str, path: Path) -> None:
+        """Download to `path` (parents created, replaced whole); raises NotFound."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Keys under `prefix` (a string prefix, as in S3), relative to the root, sorted."""
+        ...
+
+    def sizes(self, prefix: str = "") -> dict[str, int]:
+        """Like `list`, with each object's size (one listing, no per-object requests)."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Delete one object; deleting a missing object is not an error."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix`; returns how many were deleted."""
+        ...
+
+    def child(self, prefix: str) -> ObjectStore:
+        """A store rooted at `prefix` (taken as a directory) under this one."""
+        ...
+
+
+class HashingReader:
+    """A read-only, forward-only file wrapper that hashes exactly the bytes read through it.
+
+    Uploading through it means the recorded sha256 is the sha256 of what was sent, even if
+    the file changed on disk meanwhile. It is deliberately not seekable: boto3 then reads
+    the parts sequentially (each into its own buffer, which its retries rewind), so every
+    byte passes through `read` exactly once.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def read(self, amount: int = -1) -> bytes:
+        data = self._raw.read(amount)
+        self._hash.update(data)
+        self.size += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def sha256_file(path: Path) -> tuple[int, str]:
+    """(size, sha256 hex) of a local file."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()

@@ -1,0 +1,58 @@
+"""The storage error taxonomy.
+
+Callers branch on the class, never on message text: `NotFound` (the object is not
+there), `IncompleteCheckpoint` (a committed directory lacks its manifest or a listed
+file), `CorruptObject` (a size or sha256 that does not match the manifest), and the
+base `StorageError` for everything else (network, permissions, bad URIs).
+
+Messages name the URI and the operation and never a credential: `redact` scrubs the
+values of the AWS credential variables from any text that came back from a server or a
+library, because an error message ends up in logs, Kubernetes events and the pod's
+termination message.
+"""
+
+from __future__ import annotations
+
+import os
+
+# The variables boto3's default chain reads from the environment; their values must
+# never reach a message.
+_SECRET_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def redact(text: str) -> str:
+    """Replace any credential value found in the environment by `***`."""
+    for name in _SECRET_ENV:
+        value = os.environ.get(name)
+        # Very short values would redact ordinary words; real keys are >= 16 chars.
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
+
+
+class StorageError(Exception):
+    """Any failure of the object store; the message names the URI, never a credential."""
+
+    def __init__(self, message: str, *, uri: str = "", code: str = "") -> None:
+        super().__init__(redact(message))
+        self.uri = uri
+        # The S3 error code (e.g. "AccessDenied") when there is one, for callers that
+        # decide between retriable and permanent failures.
+        self.code = code
+
+
+class NotFound(StorageError):
+    """The object does not exist."""
+
+
+class IncompleteCheckpoint(StorageError):
+    """A committed directory has no MANIFEST.json, or a file the manifest lists is missing."""
+
+
+class CorruptObject(StorageError):
+    """An object's size or sha256 differs from what its manifest recorded."""
+
+
+# Names used in the design notes; the same classes.
+IncompleteError = IncompleteCheckpoint
+CorruptError = CorruptObject

@@ -1,0 +1,222 @@
+"""The `s3://` backend over boto3 (the only boto3/botocore importer in ftjobs).
+
+What boto3 already does well is used as is: the default credential chain (environment,
+web identity, instance profile; never credentials passed in code or taken from a spec),
+botocore's retries with exponential backoff, and s3transfer's concurrent multipart
+uploads and ranged downloads. This module adds the sha256 of every upload, S3-style
+errors mapped to the storage taxonomy, and settings that suit S3-compatible servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+
+from ftjobs.storage.base import HashingReader, ObjectInfo, TransferSettings
+from ftjobs.storage.errors import NotFound, StorageError
+from ftjobs.storage.uri import as_dir, check_key
+
+# S3 refuses more than 10,000 parts; keep a margin when sizing parts for huge files.
+_MAX_PARTS = 9_000
+_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
+
+
+def transfer_config(settings: TransferSettings, size: int | None = None) -> TransferConfig:
+    """boto3's TransferConfig for `settings`, with parts grown for files over 9,000 parts."""
+    chunk = settings.chunk_size
+    if size is not None:
+        chunk = max(chunk, math.ceil(size / _MAX_PARTS))
+    return TransferConfig(
+        multipart_threshold=settings.multipart_threshold,
+        multipart_chunksize=chunk,
+        max_concurrency=settings.max_concurrency,
+        # Parts read from a stream are buffered in memory; one buffer per worker bounds
+        # the memory of an upload to max_concurrency * chunk.
+        max_io_queue=settings.max_concurrency,
+        use_threads=True,
+    )
+
+
+def make_client(endpoint: str | None, region: str, settings: TransferSettings) -> Any:
+    """A boto3 S3 client with ftjobs' settings; credentials from boto3's default chain."""
+    config = Config(
+        region_name=region,
+        retries={"max_attempts": settings.max_attempts, "mode": settings.retry_mode},
+        connect_timeout=10,
+        read_timeout=120,
+        # upload_dir runs file uploads and multipart workers side by side; a pool
+        # smaller than the threads makes botocore discard and reopen connections.
+        max_pool_connections=max(32, 2 * settings.max_concurrency),
+        # A custom endpoint is an S3-compatible server (MinIO, versitygw, Ceph...), which
+        # rarely has wildcard DNS for virtual-host buckets.
+        s3={"addressing_style": "path" if endpoint else "auto"},
+        # Integrity is end to end (sha256 in every manifest, checked on download); the
+        # newer default CRC trailers are refused by several S3-compatible servers.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    session = boto3.session.Session()
+    return session.client("s3", endpoint_url=endpoint, config=config)
+
+
+class S3Store:
+    """An ObjectStore over `s3://bucket/prefix`."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str, settings: TransferSettings) -> None:
+        # boto3 clients are generated at run time; there is nothing for mypy to check.
+        self._s3: Any = client
+        self.bucket = bucket
+        self.prefix = prefix
+        self.settings = settings
+        self.uri = f"s3://{bucket}/{prefix}".rstrip("/")
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
+
+    def _key(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, key: str) -> Iterator[None]:
+        """Map boto errors to the taxonomy; the message names the URI and the S3 code only.
+
+        The original exception is not chained (`from None`): botocore's response dicts can
+        carry the access key id (e.g. SignatureDoesNotMatch), and a chained traceback ends
+        up in logs.
+        """
+        uri = self.url(key)
+        try:
+            yield
+        except botocore.exceptions.ClientError as e:
+            err = e.response.get("Error", {})
+            code = str(err.get("Code", ""))
+            status = str(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+            if code in _NOT_FOUND_CODES or status == "404":
+                kind = "bucket" if code == "NoSuchBucket" else "object"
+                raise NotFound(f"{action} {uri}: no such {kind}", uri=uri, code=code) from None
+            message = str(err.get("Message", "")) or status
+            raise StorageError(
+                f"{action} {uri} failed: {code} {message}", uri=uri, code=code
+            ) from None
+        except botocore.exceptions.NoCredentialsError:
+            raise StorageError(
+                f"{action} {uri} failed: no AWS credentials in the environment", uri=uri
+            ) from None
+        except (botocore.exceptions.BotoCoreError, boto3.exceptions.Boto3Error) as e:
+            # S3UploadFailedError wraps the ClientError text; BotoCoreError covers
+            # connection failures after botocore's retries ran out.
+            raise StorageError(f"{action} {uri} failed: {e}", uri=uri) from None
+
+    def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
+        with self._errors("put", key):
+            self._s3.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        return ObjectInfo(key, len(data), hashlib.sha256(data).hexdigest())
+
+    def put_file(self, key: str, path: Path) -> ObjectInfo:
+        try:
+            size = path.stat().st_size
+            src = path.open("rb")
+        except OSError as e:
+            raise StorageError(f"cannot read {path}: {e.strerror}", uri=self.url(key)) from None
+        with src:
+            if size < self.settings.multipart_threshold:
+                # One request; bytes in memory let botocore's retries resend them.
+                return self.put_bytes(key, src.read())
+            reader = HashingReader(src)
+            with self._errors("upload", key):
+                self._s3.upload_fileobj(
+                    reader,
+                    self.bucket,
+                    self._key(key),
+                    Config=transfer_config(self.settings, size),
+                )
+        return ObjectInfo(key, reader.size, reader.hexdigest())
+
+    def get_bytes(self, key: str) -> bytes:
+        with self._errors("get", key):
+            response = self._s3.get_object(Bucket=self.bucket, Key=self._key(key))
+            data: bytes = response["Body"].read()
+            return data
+
+    def get_file(self, key: str, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Download next to the target and rename, so `path` is never half written.
+        fd, tmp = tempfile.mkstemp(prefix=".ftjobs-tmp-", dir=path.parent)
+        os.close(fd)
+        try:
+            with self._errors("download", key):
+                self._s3.download_file(
+                    self.bucket, self._key(key), tmp, Config=transfer_config(self.settings)
+                )
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        try:
+            with self._errors("head", key):
+                self._s3.head_object(Bucket=self.bucket, Key=self._key(key))
+        except NotFound as e:
+            if e.code == "NoSuchBucket":
+                raise
+            return False
+        return True
+
+    def sizes(self, prefix: str = "") -> dict[str, int]:
+        check_key(prefix, allow_empty=True)
+        out: dict[str, int] = {}
+        with self._errors("list", prefix):
+            pages = self._s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    key = obj["Key"][len(self.prefix) :]
+                    # Zero-byte "folder" markers made by consoles and other tools.
+                    if key and not key.endswith("/"):
+                        out[key] = int(obj["Size"])
+        return dict(sorted(out.items()))
+
+    def list(self, prefix: str = "") -> list[str]:
+        return list(self.sizes(prefix))
+
+    def delete(self, key: str) -> None:
+        with self._errors("delete", key):
+            self._s3.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list(prefix)
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
+            batch = keys[start : start + 1000]
+            with self._errors("delete", prefix):
+                response = self._s3.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": self.prefix + k} for k in batch], "Quiet": True},
+                )
+            if response.get("Errors"):
+                first = response["Errors"][0]
+                raise StorageError(
+                    f"delete {self.url(first['Key'][len(self.prefix) :])} failed: "
+                    f"{first.get('Code', '')} {first.get('Message', '')}",
+                    uri=self.url(prefix),
+                    code=str(first.get("Code", "")),
+                )
+        return len(keys)
+
+    def child(self, prefix: str) -> S3Store:
+        check_key(prefix.rstrip("/"))
+        return S3Store(self._s3, self.bucket, self.prefix + as_dir(prefix), self.settings)
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.uri!r})"
