@@ -109,7 +109,7 @@ def resources(draw: Draw) -> dict[str, Any]:
 
 def world_size(res: dict[str, Any]) -> int:
     gpus = res.get("gpusPerNode", 0)
-    return res.get("nodes", 1) * (gpus or res.get("processesPerNode", 1))
+    return int(res.get("nodes", 1) * (gpus or res.get("processesPerNode", 1)))
 
 
 @st.composite
