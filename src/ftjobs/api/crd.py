@@ -15,10 +15,11 @@ from typing import Any
 
 from ftjobs.api import constants
 from ftjobs.api.job import FineTuneJob
-from ftjobs.api.spec import MUTABLE_SPEC_FIELDS
+from ftjobs.api.spec import IMMUTABLE_MESSAGE, MUTABLE_SPEC_FIELDS
 from ftjobs.api.types import JOB_NAME_INVALID, JOB_NAME_MAX, JOB_NAME_PATTERN, JOB_NAME_TOO_LONG
 
-IMMUTABLE_MESSAGE = "is immutable; create a new FineTuneJob"
+__all__ = ["IMMUTABLE_MESSAGE", "crd", "json_schema", "openapi_schema", "structural"]
+
 INT_OR_STRING = "x-kubernetes-int-or-string"
 PRESERVE_UNKNOWN = "x-kubernetes-preserve-unknown-fields"
 VALIDATIONS = "x-kubernetes-validations"

@@ -539,6 +539,7 @@ class FineTuneJobSpec(ApiModel):
 # Every field of the spec is immutable once created except `suspend`; the CRD
 # generator turns this into CEL transition rules.
 MUTABLE_SPEC_FIELDS = ("suspend",)
+IMMUTABLE_MESSAGE = "is immutable; create a new FineTuneJob"
 __all__ = [
     "LORA_TASKS",
     "MUTABLE_SPEC_FIELDS",

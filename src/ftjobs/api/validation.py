@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ftjobs.api.job import FineTuneJob
+from ftjobs.api.spec import IMMUTABLE_MESSAGE, MUTABLE_SPEC_FIELDS, FineTuneJobSpec
 from ftjobs.api.types import PATTERN_HINTS, RuleError
 
 
@@ -48,6 +49,19 @@ def parse_job(doc: Any, source: str = "") -> FineTuneJob:
         return FineTuneJob.model_validate(doc, by_alias=True, by_name=False)
     except ValidationError as exc:
         raise SpecError(field_errors(exc), source) from None
+
+
+def check_update(old: FineTuneJobSpec, new: FineTuneJobSpec) -> list[FieldError]:
+    """The spec fields an update may not change (the CRD's transition rules, offline).
+
+    Offline it also sees inside `deepspeed.overrides`, which the API server cannot.
+    """
+    errors = []
+    for name, field in FineTuneJobSpec.model_fields.items():
+        alias = field.alias or name
+        if alias not in MUTABLE_SPEC_FIELDS and getattr(old, name) != getattr(new, name):
+            errors.append(FieldError(f"spec.{alias}", IMMUTABLE_MESSAGE))
+    return errors
 
 
 def field_errors(exc: ValidationError) -> list[FieldError]:

@@ -199,3 +199,16 @@ def test_trainer_config_resolves_the_output_uri() -> None:
 def test_status_parses_phase_strings() -> None:
     job = FineTuneJob.model_validate({**doc(), "status": {"phase": "Running", "restarts": 1}})
     assert job.status is not None and job.status.phase == "Running"
+
+
+def test_check_update_allows_suspend_only() -> None:
+    from ftjobs.api.validation import check_update
+
+    old = parse_job(doc()).spec
+    assert check_update(old, old.model_copy(update={"suspend": True})) == []
+    changed = parse_job(doc(task="seq2seq", queueName="q")).spec
+    found = {e.path: e.message for e in check_update(old, changed)}
+    assert found == {
+        "spec.task": "is immutable; create a new FineTuneJob",
+        "spec.queueName": "is immutable; create a new FineTuneJob",
+    }
