@@ -54,7 +54,6 @@ _API_VERSION_DOC = (
     f"{constants.API_VERSION}."
 )
 _KIND_DOC = f"Kind is the REST resource this object represents: {constants.KIND}."
-_METADATA_DOC = "Standard object metadata: name, namespace, labels, annotations."
 
 
 class SchemaError(ValueError):
@@ -207,11 +206,12 @@ def openapi_schema() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": _API_VERSION_DOC},
             "kind": {"type": "string", "description": _KIND_DOC},
-            # Only metadata.name/generateName may be described at the root; the name
-            # rules are CEL below, with the offline validator's messages.
+            # The API server forbids anything at the root's metadata but `type: object` and
+            # name/generateName restrictions (not even a description). `name` is listed so
+            # the CEL rules below may point their fieldPath at it; they carry the offline
+            # validator's messages.
             "metadata": {
                 "type": "object",
-                "description": _METADATA_DOC,
                 "properties": {"name": {"type": "string", "description": "Job name."}},
             },
             "spec": spec_schema(),

@@ -47,7 +47,7 @@ def test_every_node_has_a_type_and_every_property_a_description() -> None:
             f"{path or '<root>'} has no type"
         )
         # properties (not list items or map values) are what `kubectl explain` shows
-        if path and not path.endswith(("[*]", ".*")):
+        if path and path != ".metadata" and not path.endswith(("[*]", ".*")):
             assert node.get("description"), f"{path} has no description"
 
 
@@ -119,6 +119,14 @@ def test_every_spec_field_but_suspend_is_immutable() -> None:
     assert by_field[".task"] == "self.task == oldSelf.task"
     # optional fields: adding or removing one is a change too
     assert "has(self.lora) == has(oldSelf.lora)" in by_field[".lora"]
+
+
+def test_root_metadata_is_only_type_object_and_name() -> None:
+    # anything else there (even a description) makes the API server refuse the CRD
+    assert SCHEMA["properties"]["metadata"] == {
+        "type": "object",
+        "properties": {"name": {"type": "string", "description": "Job name."}},
+    }
 
 
 def test_root_rules_check_the_name_like_the_offline_validator() -> None:
