@@ -1,1 +1,25 @@
-"""The one adapter that talks to the Kubernetes API."""
+"""The one Kubernetes API adapter (kubernetes client): verbs over plain dicts, errors
+classified retriable/permanent, leader election. Nothing else in ftjobs imports the
+kubernetes client; kopf is used only by ftjobs.controller.handlers."""
+
+from ftjobs.k8s.client import Kube, load_client, resource_path
+from ftjobs.k8s.errors import (
+    AlreadyExists,
+    Conflict,
+    KubeError,
+    NotFound,
+    PermanentError,
+    RetriableError,
+)
+
+__all__ = [
+    "AlreadyExists",
+    "Conflict",
+    "Kube",
+    "KubeError",
+    "NotFound",
+    "PermanentError",
+    "RetriableError",
+    "load_client",
+    "resource_path",
+]

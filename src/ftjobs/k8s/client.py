@@ -1,0 +1,309 @@
+"""The one Kubernetes API adapter: plain dicts in and out over the kubernetes client.
+
+Objects travel as the JSON dicts the API server speaks (what `render` produces), not as
+the client's generated model classes: no (slow) deserialisation, and the controller and
+the trainer stay independent of the client's object model. Authentication, TLS and the
+connection pool are the kubernetes client's (kubeconfig or in-cluster service account).
+
+Writes are conflict-safe: create-or-adopt (AlreadyExists -> read; ours if it carries our
+owner reference), JSON merge patches of the few fields we own, status through the
+status subresource, deletes that accept NotFound.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import urllib3
+from kubernetes import client, config
+
+from ftjobs.api.constants import API_VERSION, GROUP, KIND, MANAGER, PLURAL, VERSION
+from ftjobs.k8s.errors import (
+    AlreadyExists,
+    KubeError,
+    NotFound,
+    PermanentError,
+    RetriableError,
+    classify_status,
+    connection_error,
+)
+
+# (apiVersion, kind) -> resource plural, for the kinds ftjobs reads or writes.
+RESOURCES: dict[tuple[str, str], str] = {
+    ("v1", "ConfigMap"): "configmaps",
+    ("v1", "Service"): "services",
+    ("v1", "ServiceAccount"): "serviceaccounts",
+    ("v1", "Pod"): "pods",
+    ("v1", "Event"): "events",
+    ("v1", "Secret"): "secrets",
+    ("v1", "Namespace"): "namespaces",
+    ("batch/v1", "Job"): "jobs",
+    ("rbac.authorization.k8s.io/v1", "Role"): "roles",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rolebindings",
+    ("coordination.k8s.io/v1", "Lease"): "leases",
+    (API_VERSION, KIND): PLURAL,
+}
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def resource_path(
+    api_version: str,
+    kind: str,
+    namespace: str | None,
+    name: str | None = None,
+    subresource: str | None = None,
+) -> str:
+    plural = RESOURCES[(api_version, kind)]
+    path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    if namespace:
+        path += f"/namespaces/{namespace}"
+    path += f"/{plural}"
+    if name:
+        path += f"/{name}"
+    if subresource:
+        path += f"/{subresource}"
+    return path
+
+
+def load_client(kubeconfig: str | None = None) -> client.ApiClient:
+    """An ApiClient from `kubeconfig`, $KUBECONFIG, ~/.kube/config or the pod's account."""
+    cfg = client.Configuration()
+    path = kubeconfig or os.environ.get("KUBECONFIG")
+    if path:
+        config.load_kube_config(config_file=path, client_configuration=cfg)  # type: ignore[no-untyped-call]
+    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    else:
+        config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    # Enough connections for the controller's worker threads.
+    cfg.connection_pool_maxsize = 32
+    return client.ApiClient(cfg)
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Kube:
+    """Typed-enough verbs over the raw API; counts its requests (metrics, benchmarks)."""
+
+    def __init__(self, api: client.ApiClient, *, timeout: float = 30.0) -> None:
+        self.api = api
+        self.timeout = timeout
+        self.requests: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        # Called with the HTTP verb before each request (the controller's metrics).
+        self.on_request: Callable[[str], None] | None = None
+
+    @classmethod
+    def connect(cls, kubeconfig: str | None = None) -> Kube:
+        return cls(load_client(kubeconfig))
+
+    # --- the one place that does HTTP ----------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        with self._lock:
+            self.requests[method] += 1
+        if self.on_request is not None:
+            self.on_request(method)
+        try:
+            req = self.api.param_serialize(
+                method,
+                path,
+                query_params=list((query or {}).items()),
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            resp = self.api.call_api(*req, _request_timeout=self.timeout)
+            data = resp.read()  # type: ignore[no-untyped-call]
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise connection_error(exc) from exc
+        except client.ApiException as exc:
+            raise classify_status(exc.status or 0, exc.body, exc.headers) from exc
+        if not 200 <= resp.status <= 299:
+            raise classify_status(resp.status, data, resp.headers)
+        return json.loads(data) if data else {}
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any]:
+        return self.request("GET", resource_path(api_version, kind, namespace, name))
+
+    def get_or_none(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
+        try:
+            return self.get(api_version, kind, namespace, name)
+        except NotFound:
+            return None
+
+    def list(
+        self, api_version: str, kind: str, namespace: str | None, selector: str = ""
+    ) -> list[dict[str, Any]]:
+        query = {"labelSelector": selector} if selector else {}
+        # resourceVersion=0 would serve from the watch cache but may be stale; the
+        # controller needs to see the Jobs it just created, so read from etcd.
+        doc = self.request("GET", resource_path(api_version, kind, namespace), query=query)
+        items: list[dict[str, Any]] = doc.get("items", [])
+        return items
+
+    # --- writes --------------------------------------------------------------------------
+
+    def create(self, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        ns = namespace or obj.get("metadata", {}).get("namespace")
+        return self.request(
+            "POST",
+            resource_path(obj["apiVersion"], obj["kind"], ns),
+            body=obj,
+            query={"fieldManager": MANAGER},
+        )
+
+    def create_or_adopt(self, obj: dict[str, Any], owner_uid: str) -> dict[str, Any]:
+        """Create `obj`; if it exists already and is ours (owner reference), use it."""
+        try:
+            return self.create(obj)
+        except AlreadyExists:
+            meta = obj["metadata"]
+            existing = self.get(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
+            owners = existing.get("metadata", {}).get("ownerReferences") or []
+            if any(ref.get("uid") == owner_uid for ref in owners):
+                return existing
+            if owners:
+                # Left by a deleted FineTuneJob of the same name: the garbage collector
+                # removes it shortly.
+                raise RetriableError(
+                    409, "OwnedByAnother", f"{obj['kind']} {meta['name']} awaits GC", delay=3.0
+                ) from None
+            raise PermanentError(
+                409,
+                "NotOwned",
+                f"{obj['kind']} {meta['name']} exists and is not owned by this FineTuneJob",
+            ) from None
+
+    def merge_patch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        patch: dict[str, Any],
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        return self.request(
+            "PATCH",
+            resource_path(api_version, kind, namespace, name, subresource),
+            body=patch,
+            content_type=MERGE_PATCH,
+            query={"fieldManager": MANAGER},
+        )
+
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        propagation: str = "Background",
+    ) -> bool:
+        """Delete; False when it was already gone."""
+        try:
+            self.request(
+                "DELETE",
+                resource_path(api_version, kind, namespace, name),
+                body={
+                    "kind": "DeleteOptions",
+                    "apiVersion": "v1",
+                    "propagationPolicy": propagation,
+                },
+            )
+            return True
+        except NotFound:
+            return False
+
+    # --- FineTuneJobs --------------------------------------------------------------------
+
+    def get_finetunejob(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.get_or_none(API_VERSION, KIND, namespace, name)
+
+    def patch_finetunejob_status(
+        self, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.merge_patch(API_VERSION, KIND, namespace, name, {"status": status}, "status")
+
+    def patch_finetunejob_annotations(
+        self, namespace: str, name: str, annotations: dict[str, str | None]
+    ) -> dict[str, Any]:
+        return self.merge_patch(
+            API_VERSION, KIND, namespace, name, {"metadata": {"annotations": annotations}}
+        )
+
+    def post_event(
+        self,
+        involved: dict[str, Any],
+        type_: str,
+        reason: str,
+        message: str,
+        component: str = MANAGER,
+    ) -> dict[str, Any]:
+        """A core/v1 Event about `involved` (a stored object), as `kubectl describe` shows."""
+        meta = involved["metadata"]
+        stamp = now_rfc3339()
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{meta['name']}.{uuid.uuid4().hex[:16]}",
+                "namespace": meta["namespace"],
+            },
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion", API_VERSION),
+                "kind": involved.get("kind", KIND),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid", ""),
+                "resourceVersion": meta.get("resourceVersion", ""),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": component},
+            "reportingComponent": component,
+            "reportingInstance": os.environ.get("HOSTNAME", "local"),
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        return self.create(event)
+
+
+__all__ = [
+    "GROUP",
+    "RESOURCES",
+    "VERSION",
+    "AlreadyExists",
+    "Kube",
+    "KubeError",
+    "NotFound",
+    "PermanentError",
+    "RetriableError",
+    "load_client",
+    "resource_path",
+]
