@@ -1,0 +1,123 @@
+"""Finding data files behind a URI and reading their rows one by one.
+
+s3:// goes through `datasets` streaming readers and fsspec/s3fs with the caller's
+storage options; file:// through the same readers on local paths. A URI that names a
+folder or key prefix means every data file under it (sorted, so row order is stable).
+Rows are read file by file so every row keeps its file and 1-based row number for
+error messages and for the deterministic streaming filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ftjobs.trainer.data.errors import DataError, where
+
+StorageOptions = Callable[[], dict[str, Any]] | None
+
+# Extension (before any compression suffix) -> `datasets` packaged builder.
+_FORMATS = {
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+}
+_BUILDERS = {"jsonl": "json", "parquet": "parquet", "csv": "csv"}
+_COMPRESSION = (".gz", ".bz2", ".xz", ".zst", ".zstd")
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One data file: its URI (as shown in messages), path for the reader, and format."""
+
+    uri: str
+    path: str
+    format: str
+
+
+def _options(uri: str, storage_options: StorageOptions) -> dict[str, Any]:
+    # A fresh dict per call: datasets/fsspec mutate what they are given.
+    if uri.startswith("s3://") and storage_options is not None:
+        return dict(storage_options())
+    return {}
+
+
+def _local(uri: str) -> str:
+    return uri[len("file://") :] if uri.startswith("file://") else uri
+
+
+def detect_format(uri: str, requested: str = "auto") -> str | None:
+    """jsonl/parquet/csv from the extension (compression suffixes ignored); None if unknown."""
+    if requested != "auto":
+        return requested
+    name = uri.rsplit("/", 1)[-1].lower()
+    for suffix in _COMPRESSION:
+        name = name.removesuffix(suffix)
+    dot = name.rfind(".")
+    return _FORMATS.get(name[dot:]) if dot >= 0 else None
+
+
+def resolve_files(uri: str, fmt: str, storage_options: StorageOptions) -> list[DataFile]:
+    """The data files behind `uri`: the file itself, or every data file under a prefix."""
+    import fsspec
+
+    if uri.startswith("s3://"):
+        fs, path = fsspec.core.url_to_fs(uri, **_options(uri, storage_options))
+        scheme = "s3://"
+    else:
+        fs, path = fsspec.core.url_to_fs(_local(uri))
+        scheme = "file://"
+    try:
+        if fs.isfile(path):
+            found = [path]
+        elif fs.isdir(path):
+            found = sorted(fs.find(path))
+        else:
+            raise DataError(f"{uri}: no such file or prefix")
+    except DataError:
+        raise
+    except Exception as exc:  # storage errors carry no row; name the URI at least
+        raise DataError(f"{uri}: cannot list: {exc}") from exc
+    files: list[DataFile] = []
+    for item in found:
+        base = item.rsplit("/", 1)[-1]
+        if base.startswith((".", "_")):  # _SUCCESS markers, hidden files
+            continue
+        file_fmt = detect_format(item, fmt)
+        if file_fmt is None:
+            if len(found) == 1:
+                raise DataError(
+                    f"{uri}: unknown format; use .jsonl, .parquet or .csv or set dataset.format"
+                )
+            continue
+        full = f"{scheme}{item.lstrip('/')}" if scheme == "s3://" else f"file://{item}"
+        files.append(DataFile(uri=full, path=full if scheme == "s3://" else item, format=file_fmt))
+    if not files:
+        raise DataError(f"{uri}: no data files (.jsonl, .parquet, .csv) found")
+    return files
+
+
+def iter_rows(
+    file: DataFile, storage_options: StorageOptions
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(1-based row number, row) for every row of one file, via a `datasets` streaming reader."""
+    import datasets
+
+    kwargs: dict[str, Any] = {}
+    if file.uri.startswith("s3://"):
+        kwargs["storage_options"] = _options(file.uri, storage_options)
+    row = 0
+    try:
+        ds = datasets.load_dataset(
+            _BUILDERS[file.format], data_files=[file.path], split="train", streaming=True, **kwargs
+        )
+        for row, record in enumerate(ds, start=1):
+            yield row, record
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{where(file.uri, row + 1)}: cannot read {file.format}: {exc}") from exc

@@ -1,0 +1,322 @@
+"""prepare_data: read, clean, format, split and check a FineTuneJob's data.
+
+One pass over every source decides everything deterministically (row positions, sha1
+split hashes): cleaning counts, duplicates, labels, validation/test rows carved from
+train, leakage and the `maxSamples` cut-off. Map-style train rows are kept from that
+pass; a streaming train set re-reads its files lazily and applies the same decisions
+row by row, so every rank and every epoch sees the same rows without holding them.
+Every rank runs the pass (it needs the validation/test rows anyway for evaluation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ftjobs.api.spec import FineTuneJobSpec
+from ftjobs.trainer.data.errors import DataError
+from ftjobs.trainer.data.formatting import Record, RowFormatter, infer_labels, label_index
+from ftjobs.trainer.data.loading import DataFile, StorageOptions, iter_rows, resolve_files
+from ftjobs.trainer.data.report import SplitStats
+from ftjobs.trainer.data.splits import TEST, TRAIN, VALIDATION, assign, digest
+
+Position = tuple[int, int]  # (file index, 1-based row): the stable identity of a source row
+
+
+@dataclass
+class PreparedData:
+    """Formatted splits (canonical task columns), label names and data-report.json."""
+
+    train: Any  # datasets.Dataset, or datasets.IterableDataset when dataset.streaming
+    validation: Any  # datasets.Dataset
+    test: Any  # datasets.Dataset
+    labels: list[str] | None
+    report: dict[str, Any]
+
+
+@dataclass
+class _Kept:
+    uri: str
+    row: int
+    record: Record
+
+
+@dataclass
+class _Scan:
+    """What one pass over a source found."""
+
+    stats: SplitStats = field(default_factory=SplitStats)
+    kept: dict[str, list[_Kept]] = field(
+        default_factory=lambda: {TRAIN: [], VALIDATION: [], TEST: []}
+    )
+    split_stats: dict[str, SplitStats] = field(
+        default_factory=lambda: {TRAIN: SplitStats(), VALIDATION: SplitStats(), TEST: SplitStats()}
+    )
+    duplicates: set[Position] = field(default_factory=set)
+    labels_seen: set[Any] = field(default_factory=set)
+    leaked: dict[str, int] = field(default_factory=lambda: {TEST: 0, VALIDATION: 0})
+    cut_by_max_samples: int = 0
+    cutoff: Position | None = None
+
+
+class _Preparer:
+    def __init__(self, spec: FineTuneJobSpec, storage_options: StorageOptions) -> None:
+        self.spec = spec
+        self.ds = spec.dataset
+        self.task = str(spec.task)
+        self.fmt = RowFormatter(self.task, self.ds)
+        self.storage_options = storage_options
+        self.pair: bool | None = None  # decided from the first train row
+        c = self.ds.cleaning
+        self.rules = {
+            "drop_empty": c.drop_empty,
+            "drop_too_long": c.max_chars is not None,
+            "dedupe": c.dedupe,
+        }
+        self.carve = {VALIDATION: self.ds.validation is None, TEST: self.ds.test is None}
+        self.ratios = {
+            VALIDATION: self.ds.split.validation_ratio if self.carve[VALIDATION] else 0.0,
+            TEST: self.ds.split.test_ratio if self.carve[TEST] else 0.0,
+        }
+        self.leak_keys: dict[bytes, str] = {}  # input digest -> given split it belongs to
+
+    # -- the shared row decision ----------------------------------------------------------
+
+    def clean(self, rec: Record) -> str | None:
+        """Name of the first cleaning rule that drops the record (dedupe aside), or None."""
+        values = rec.values
+        if self.rules["drop_empty"] and any(not values.get(c) for c in self.fmt.required):
+            return "drop_empty"
+        limit = self.ds.cleaning.max_chars
+        if limit is not None and sum(len(values.get(c) or "") for c in self.fmt.columns) > limit:
+            return "drop_too_long"
+        return None
+
+    def split_of(self, key: str) -> str:
+        return assign(
+            key,
+            self.ds.split.seed,
+            validation_ratio=self.ratios[VALIDATION],
+            test_ratio=self.ratios[TEST],
+        )
+
+    def record(self, row: dict[str, Any], file: DataFile, n: int) -> Record:
+        if self.pair is None:
+            self.pair = self.fmt.uses_pair(row)
+        rec = self.fmt.record(row, file.uri, n, pair=self.pair)
+        if self.task == "sequence-classification" and self.ds.labels:
+            label_index(rec.label, self.ds.labels, file.uri, n, self.fmt.fields["label"] or "label")
+        elif self.task == "question-answering":
+            self.fmt.finish(rec, None, file.uri, n)  # answer must be in the context: fail here
+        return rec
+
+    # -- the pass -------------------------------------------------------------------------
+
+    def scan(self, files: list[DataFile], *, source: str) -> _Scan:
+        """Read every row of a source; `source` is train, validation or test."""
+        out = _Scan()
+        seen: set[bytes] = set()
+        max_samples = self.ds.max_samples if source == TRAIN else None
+        train_rows = 0
+        for idx, file in enumerate(files):
+            for n, row in iter_rows(file, self.storage_options):
+                out.stats.read += 1
+                rec = self.record(row, file, n)
+                rule = self.clean(rec)
+                if rule is not None:
+                    out.stats.dropped[rule] += 1
+                    continue
+                if self.rules["dedupe"]:
+                    key = digest(rec.text(self.fmt.columns) + "\x1e" + repr(rec.label))
+                    if key in seen:
+                        out.stats.dropped["dedupe"] += 1
+                        out.duplicates.add((idx, n))
+                        continue
+                    seen.add(key)
+                if self.task == "sequence-classification":
+                    out.labels_seen.add(rec.label)
+                input_text = rec.text(self.fmt.inputs)
+                split = self.split_of(input_text) if source == TRAIN else source
+                if split == TRAIN:
+                    leak = self.leak_keys.get(digest(input_text))
+                    if leak is not None:
+                        out.leaked[leak] += 1
+                        continue
+                    if max_samples is not None and train_rows >= max_samples:
+                        out.cut_by_max_samples += 1
+                        continue
+                    train_rows += 1
+                    out.cutoff = (idx, n)
+                out.split_stats[split].add(input_text, rec.text(self.fmt.outputs), rec.label)
+                if split != TRAIN or not self.ds.streaming:
+                    out.kept[split].append(_Kept(file.uri, n, rec))
+        if out.stats.read == 0:
+            raise DataError(f"{files[0].uri if len(files) == 1 else source}: no rows")
+        return out
+
+    # -- streaming train ------------------------------------------------------------------
+
+    def stream(
+        self,
+        file_idx: list[int],
+        files: tuple[DataFile, ...],
+        scan: _Scan,
+        labels: tuple[str, ...] | None,
+    ) -> Iterator[dict[str, Any]]:
+        """The train rows of `files[file_idx]`, decided exactly as in the pass."""
+        for idx in file_idx:
+            if scan.cutoff is None or idx > scan.cutoff[0]:
+                continue
+            file = files[idx]
+            for n, row in iter_rows(file, self.storage_options):
+                if (idx, n) > scan.cutoff:
+                    break
+                rec = self.record(row, file, n)
+                if self.clean(rec) is not None or (idx, n) in scan.duplicates:
+                    continue
+                input_text = rec.text(self.fmt.inputs)
+                if self.split_of(input_text) != TRAIN or digest(input_text) in self.leak_keys:
+                    continue
+                yield self.fmt.finish(rec, list(labels) if labels else None, file.uri, n)
+
+
+def _features(task: str, pair: bool) -> Any:
+    from datasets import Features, Value
+
+    text = Value("string")
+    cols: dict[str, Any] = {
+        "sequence-classification": {
+            "text": text,
+            **({"text_pair": text} if pair else {}),
+            "label": Value("int64"),
+        },
+        "causal-lm": {"prompt": text, "response": text},
+        "seq2seq": {"source": text, "target": text},
+        "question-answering": {
+            "question": text,
+            "context": text,
+            "answer_text": text,
+            "answer_start": Value("int64"),
+        },
+    }[task]
+    return Features(cols)
+
+
+def prepare_data(
+    spec: FineTuneJobSpec,
+    *,
+    rank: int = 0,
+    world_size: int = 1,
+    storage_options: Callable[[], dict[str, Any]] | None = None,
+) -> PreparedData:
+    """Read, clean, format, split and check the data of `spec` (see the module docstring).
+
+    `storage_options` is called for a fresh dict whenever an s3:// location is opened.
+    With `dataset.streaming` the train split is an IterableDataset already sharded for
+    `rank` of `world_size`; map-style train is returned whole (the engine samples it).
+    Raises DataError naming the file, row and field of bad data.
+    """
+    from datasets import Dataset, IterableDataset
+
+    p = _Preparer(spec, storage_options)
+    ds = p.ds
+    fmt_name = ds.format
+    sources = {TRAIN: resolve_files(ds.train, fmt_name, storage_options)}
+    given: dict[str, _Scan] = {}
+    for split, uri in ((VALIDATION, ds.validation), (TEST, ds.test)):
+        if uri is not None:
+            sources[split] = resolve_files(uri, fmt_name, storage_options)
+    # Given validation/test first: their inputs are the leakage keys for the train pass.
+    # Pair-ness is decided by the train data, so peek at its first row before them.
+    if p.task == "sequence-classification":
+        first = next(iter_rows(sources[TRAIN][0], storage_options), None)
+        p.pair = p.fmt.uses_pair(first[1]) if first else False
+    for split in (VALIDATION, TEST):
+        if split in sources:
+            given[split] = p.scan(sources[split], source=split)
+            for kept in given[split].kept[split]:
+                p.leak_keys.setdefault(digest(kept.record.text(p.fmt.inputs)), split)
+    scan = p.scan(sources[TRAIN], source=TRAIN)
+
+    labels: list[str] | None = None
+    if p.task == "sequence-classification":
+        labels = infer_labels(scan.labels_seen, ds.labels, ds.train)
+
+    def rows_of(split: str) -> tuple[list[dict[str, Any]], SplitStats]:
+        src = given.get(split, scan)
+        rows = [p.fmt.finish(k.record, labels, k.uri, k.row) for k in src.kept[split]]
+        return rows, src.split_stats[split]
+
+    features = _features(p.task, bool(p.pair))
+    out: dict[str, Any] = {}
+    stats: dict[str, SplitStats] = {}
+    for split in (VALIDATION, TEST):
+        rows, stats[split] = rows_of(split)
+        if not rows and (split in given or p.ratios[split] > 0):
+            where_from = ds.validation if split == VALIDATION else ds.test
+            if where_from is None:
+                raise DataError(
+                    f"{ds.train}: {split} split is empty: no row of {scan.stats.read} hashed into "
+                    f"it ({split}Ratio {p.ratios[split]}); add rows or raise the ratio"
+                )
+            raise DataError(f"{where_from}: {split} split is empty after cleaning")
+        out[split] = Dataset.from_list(rows, features=features)
+    stats[TRAIN] = scan.split_stats[TRAIN]
+    if stats[TRAIN].rows == 0:
+        raise DataError(
+            f"{ds.train}: train split is empty after cleaning, splitting and the "
+            f"leakage check ({scan.stats.read} rows read)"
+        )
+    if ds.streaming:
+        files = sources[TRAIN]
+        train = IterableDataset.from_generator(
+            p.stream,
+            features=features,
+            # Only file_idx is a list: datasets shards lists in gen_kwargs across ranks.
+            gen_kwargs={
+                "file_idx": list(range(len(files))),
+                "files": tuple(files),
+                "scan": scan,
+                "labels": tuple(labels) if labels else None,
+            },
+        )
+        if world_size > 1:
+            from datasets.distributed import split_dataset_by_node
+
+            train = split_dataset_by_node(train, rank=rank, world_size=world_size)
+    else:
+        rows, _ = rows_of(TRAIN)
+        train = Dataset.from_list(rows, features=features)
+
+    def name(raw: Any) -> str:
+        return raw if isinstance(raw, str) or labels is None else labels[int(raw)]
+
+    report: dict[str, Any] = {
+        "task": p.task,
+        "streaming": ds.streaming,
+        "sources": {s: [f.uri for f in files] for s, files in sources.items()},
+        "labels": labels,
+        "cleaning": {
+            s: {"rows_read": src.stats.read, "steps": src.stats.steps(p.rules)}
+            for s, src in ((TRAIN, scan), *given.items())
+        },
+        "split": {
+            "carved": [s for s in (VALIDATION, TEST) if p.carve[s]],
+            "seed": ds.split.seed,
+            "validation_ratio": p.ratios[VALIDATION],
+            "test_ratio": p.ratios[TEST],
+            "key": "sha1(seed, input text)",
+        },
+        "leakage": {
+            "check": "exact input text of train rows against given validation/test",
+            "train_rows_in_test": scan.leaked[TEST],
+            "train_rows_in_validation": scan.leaked[VALIDATION],
+            "dropped_from_train": scan.leaked[TEST] + scan.leaked[VALIDATION],
+        },
+        "max_samples": {"limit": ds.max_samples, "train_rows_cut": scan.cut_by_max_samples},
+        "splits": {s: stats[s].summary(name) for s in (TRAIN, VALIDATION, TEST)},
+    }
+    return PreparedData(
+        train=train, validation=out[VALIDATION], test=out[TEST], labels=labels, report=report
+    )
