@@ -52,7 +52,10 @@ __all__ = [
     "datasets_storage_options",
     "download_dir",
     "open_store",
+    "parse_uri",
     "read_jsonl",
+    "resolve_endpoint",
+    "resolve_region",
     "step_dir",
     "upload_dir",
 ]
