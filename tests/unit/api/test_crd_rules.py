@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
+from jsonschema import Draft202012Validator
 
-from ftjobs.api.crd import IMMUTABLE_MESSAGE
+from ftjobs.api.crd import IMMUTABLE_MESSAGE, json_schema
 from ftjobs.api.validation import parse_job
 from ftjobs.sdk.spec import is_finetunejob, load_documents
 from tests.corpus import cases, names_field
@@ -91,3 +92,30 @@ def test_offline_and_crd_messages_agree_for_cross_field_rules() -> None:
         offline = {e.path: e.message for e in info.value.errors}  # type: ignore[attr-defined]
         crd_message = next(m for p, m in crd.items() if names_field(p, case.expect))
         assert crd_message in offline.values(), (name, crd, offline)
+
+
+EDITOR_SCHEMA = Draft202012Validator(json_schema())
+
+
+@SETTINGS
+@given(finetunejob_docs())
+def test_editor_schema_accepts_valid_specs(doc: dict[str, Any]) -> None:
+    assert [e.message for e in EDITOR_SCHEMA.iter_errors(doc)] == []
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_editor_schema_accepts_the_examples(path: Path) -> None:
+    for doc in load_documents(path):
+        if is_finetunejob(doc):
+            assert [e.message for e in EDITOR_SCHEMA.iter_errors(doc)] == []
+
+
+def test_editor_schema_refuses_unknown_fields_and_bad_values() -> None:
+    for name in (
+        "unknown-section-typo",
+        "learning-rate-zero",
+        "model-uri-https",
+        "cpu-quantity-word",
+    ):
+        doc = yaml.safe_load((ROOT / "tests/data/invalid" / f"{name}.yaml").read_text())
+        assert list(EDITOR_SCHEMA.iter_errors(doc)), name
