@@ -1,0 +1,235 @@
+"""Assembling the children of a FineTuneJob (DESIGN.md §3).
+
+Per job, created once: the trainer's ServiceAccount, Role and RoleBinding (`render_rbac`).
+Per attempt: a ConfigMap with the resolved config, a headless Service for the
+rendezvous, and an Indexed Job with one pod per node (`render_attempt`).
+`render_job` is both, in creation order (what a pod needs exists before the Job).
+"""
+
+from typing import Any
+
+from ftjobs.api.constants import LABEL_KUEUE_QUEUE, MASTER_PORT, SCRATCH_DIR, TERMINATION_LOG
+from ftjobs.api.job import FineTuneJob
+from ftjobs.api.spec import FineTuneJobSpec
+from ftjobs.render import config, failure, launch, rbac, scheduling, security, storage, volumes
+from ftjobs.render.meta import ChildNames, child_names, object_meta, selector_labels
+from ftjobs.render.settings import RenderSettings
+
+DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+PORT_NAME = "rendezvous"
+
+
+def _service(meta: dict[str, Any], *, name: str, attempt: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {
+            # Headless: DNS answers with pod addresses, one record per pod host name.
+            "clusterIP": "None",
+            # Ranks resolve pod 0 while it starts, before any readiness (there is no probe).
+            "publishNotReadyAddresses": True,
+            "selector": selector_labels(name, attempt),
+            "ports": [
+                {
+                    "name": PORT_NAME,
+                    "port": MASTER_PORT,
+                    "targetPort": MASTER_PORT,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def _container(
+    spec: FineTuneJobSpec,
+    *,
+    names: ChildNames,
+    namespace: str,
+    settings: RenderSettings,
+) -> dict[str, Any]:
+    return {
+        "name": failure.CONTAINER,
+        "image": spec.resources.image or settings.image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": launch.command(
+            spec,
+            job_name=names.job,
+            service=names.service,
+            namespace=namespace,
+            settings=settings,
+        ),
+        "env": [
+            *launch.identity_env(),
+            *launch.runtime_env(spec, scratch_dir=SCRATCH_DIR),
+            *storage.storage_env(spec, settings),
+        ],
+        "ports": [{"name": PORT_NAME, "containerPort": MASTER_PORT, "protocol": "TCP"}],
+        "resources": scheduling.resources(spec, settings),
+        "volumeMounts": volumes.volume_mounts(spec),
+        "securityContext": security.container_security_context(settings),
+        # The trainer writes its failure reason here; the controller puts it in events.
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+
+
+def _pod_template(
+    spec: FineTuneJobSpec,
+    *,
+    name: str,
+    attempt: int,
+    names: ChildNames,
+    namespace: str,
+    settings: RenderSettings,
+) -> dict[str, Any]:
+    meta = object_meta(names.job, namespace=namespace, name=name, uid="", attempt=attempt)
+    pod_meta = {
+        "labels": meta["labels"],
+        "annotations": {DEFAULT_CONTAINER_ANNOTATION: failure.CONTAINER},
+    }
+    pod_spec: dict[str, Any] = {
+        # With the Service of the same name, pod i gets the DNS name <job>-<i>.<service>.
+        "subdomain": names.service,
+        "restartPolicy": "Never",
+        "serviceAccountName": names.service_account,
+        # Rank 0 patches the FineTuneJob status with this token.
+        "automountServiceAccountToken": True,
+        # No <SERVICE>_PORT variables from every Service in the namespace in the env.
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": settings.termination_grace_seconds,
+        "securityContext": security.pod_security_context(settings),
+        **scheduling.pod_scheduling(spec, settings),
+        "containers": [_container(spec, names=names, namespace=namespace, settings=settings)],
+        "volumes": volumes.volumes(spec, config_map=names.config_map, settings=settings),
+    }
+    return {"metadata": pod_meta, "spec": pod_spec}
+
+
+def _job(
+    meta: dict[str, Any],
+    spec: FineTuneJobSpec,
+    *,
+    name: str,
+    attempt: int,
+    names: ChildNames,
+    namespace: str,
+    settings: RenderSettings,
+) -> dict[str, Any]:
+    nodes = spec.resources.nodes
+    job_spec: dict[str, Any] = {
+        "completionMode": "Indexed",
+        "completions": nodes,
+        "parallelism": nodes,
+        # The controller restarts the whole gang as a new attempt; see failure.py.
+        "backoffLimit": 0,
+        "podFailurePolicy": failure.pod_failure_policy(),
+        # Kueue admits a queued Job by unsuspending it; a suspended spec starts suspended.
+        "suspend": bool(spec.suspend or spec.queue_name),
+        "template": _pod_template(
+            spec, name=name, attempt=attempt, names=names, namespace=namespace, settings=settings
+        ),
+    }
+    if spec.active_deadline_seconds is not None:
+        # Per attempt: the Job's clock starts when it (re)starts running.
+        job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
+    # No ttlSecondsAfterFinished: the controller observes finished Jobs to decide the next
+    # attempt, so it deletes children itself when spec.ttlSecondsAfterFinished elapses.
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": job_spec}
+
+
+def render_rbac(
+    job: FineTuneJob,
+    *,
+    namespace: str,
+    name: str,
+    uid: str,
+    settings: RenderSettings = RenderSettings(),
+) -> list[dict[str, Any]]:
+    """ServiceAccount, Role and RoleBinding of the trainer: created once per FineTuneJob."""
+    names = child_names(name, 1)
+
+    def meta(object_name: str) -> dict[str, Any]:
+        return object_meta(object_name, namespace=namespace, name=name, uid=uid)
+
+    return [
+        rbac.service_account(meta(names.service_account)),
+        rbac.role(meta(names.role), name=name),
+        rbac.role_binding(
+            meta(names.role_binding),
+            role_name=names.role,
+            service_account_name=names.service_account,
+            namespace=namespace,
+        ),
+    ]
+
+
+def render_attempt(
+    job: FineTuneJob,
+    *,
+    namespace: str,
+    name: str,
+    uid: str,
+    attempt: int,
+    resume: bool,
+    settings: RenderSettings = RenderSettings(),
+) -> list[dict[str, Any]]:
+    """ConfigMap, headless Service and Indexed Job of attempt `attempt` (1-based)."""
+    spec = job.spec
+    names = child_names(name, attempt)
+
+    def meta(object_name: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
+        return object_meta(
+            object_name,
+            namespace=namespace,
+            name=name,
+            uid=uid,
+            attempt=attempt,
+            extra_labels=extra,
+        )
+
+    resolved = config.trainer_config(
+        spec, name=name, namespace=namespace, uid=uid, attempt=attempt, resume=resume
+    )
+    # The queue label goes on the Job only: Kueue's Job integration reads it there, and on
+    # the pods it would make Kueue's pod integration treat them as workloads of their own.
+    queue = {LABEL_KUEUE_QUEUE: spec.queue_name} if spec.queue_name else None
+    return [
+        config.config_map(meta(names.config_map), resolved),
+        _service(meta(names.service), name=name, attempt=attempt),
+        _job(
+            meta(names.job, queue),
+            spec,
+            name=name,
+            attempt=attempt,
+            names=names,
+            namespace=namespace,
+            settings=settings,
+        ),
+    ]
+
+
+def render_job(
+    job: FineTuneJob,
+    *,
+    namespace: str,
+    name: str,
+    uid: str,
+    attempt: int,
+    resume: bool,
+    settings: RenderSettings = RenderSettings(),
+) -> list[dict[str, Any]]:
+    """Every child of `attempt`: the trainer's RBAC, then ConfigMap, Service and Job."""
+    return [
+        *render_rbac(job, namespace=namespace, name=name, uid=uid, settings=settings),
+        *render_attempt(
+            job,
+            namespace=namespace,
+            name=name,
+            uid=uid,
+            attempt=attempt,
+            resume=resume,
+            settings=settings,
+        ),
+    ]

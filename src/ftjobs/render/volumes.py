@@ -1,0 +1,53 @@
+"""The pod's volumes: the resolved config, scratch space, /tmp and shared memory.
+
+Every writable path is an emptyDir, which is what lets the root filesystem be read-only.
+"""
+
+from typing import Any
+
+from ftjobs.api.constants import CONFIG_MOUNT_DIR, SCRATCH_DIR
+from ftjobs.api.spec import FineTuneJobSpec
+from ftjobs.render.settings import RenderSettings
+
+CONFIG_VOLUME = "config"
+SCRATCH_VOLUME = "scratch"
+TMP_VOLUME = "tmp"
+SHM_VOLUME = "dshm"
+
+
+def needs_shared_memory(spec: FineTuneJobSpec) -> bool:
+    """Container runtimes give /dev/shm 64 MiB: too little for NCCL and dataloader workers."""
+    return spec.resources.shared_memory is not None or spec.resources.gpus_per_node > 0
+
+
+def volumes(
+    spec: FineTuneJobSpec, *, config_map: str, settings: RenderSettings
+) -> list[dict[str, Any]]:
+    scratch: dict[str, Any] = {}
+    if settings.scratch_size_limit:
+        scratch["sizeLimit"] = settings.scratch_size_limit
+    out: list[dict[str, Any]] = [
+        # 0444: the trainer reads its config and never changes it.
+        {"name": CONFIG_VOLUME, "configMap": {"name": config_map, "defaultMode": 0o444}},
+        # Checkpoints are written here first, then uploaded in the background.
+        {"name": SCRATCH_VOLUME, "emptyDir": scratch},
+        {"name": TMP_VOLUME, "emptyDir": {}},
+    ]
+    if needs_shared_memory(spec):
+        shm: dict[str, Any] = {"medium": "Memory"}
+        if spec.resources.shared_memory is not None:
+            # Memory-backed: it counts against the container's memory limit.
+            shm["sizeLimit"] = spec.resources.shared_memory
+        out.append({"name": SHM_VOLUME, "emptyDir": shm})
+    return out
+
+
+def volume_mounts(spec: FineTuneJobSpec) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {"name": CONFIG_VOLUME, "mountPath": CONFIG_MOUNT_DIR, "readOnly": True},
+        {"name": SCRATCH_VOLUME, "mountPath": SCRATCH_DIR},
+        {"name": TMP_VOLUME, "mountPath": "/tmp"},
+    ]
+    if needs_shared_memory(spec):
+        out.append({"name": SHM_VOLUME, "mountPath": "/dev/shm"})
+    return out
