@@ -124,7 +124,14 @@ def test_render_prints_a_yaml_stream_of_objects() -> None:
 
 
 def test_render_applies_set_overrides() -> None:
-    result = run("render", str(EXAMPLE), "--set", "resources.nodes=2")
+    result = run(
+        "render",
+        str(EXAMPLE),
+        "--set",
+        "resources.nodes=2",
+        "--set",
+        "hyperparameters.globalBatchSize=64",
+    )
     assert result.exit_code == 0, result.output
     job = next(o for o in yaml.safe_load_all(result.stdout) if o["kind"] == "Job")
     assert job["spec"]["completions"] == 2 == job["spec"]["parallelism"]
