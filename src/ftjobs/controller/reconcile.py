@@ -206,6 +206,10 @@ def backoff_delay(backoff_seconds: int, max_backoff_seconds: int, restarts: int)
 
 def classify(job: ObservedJob, pods: tuple[PodFailure, ...]) -> Failure:
     """Why the attempt's Job failed, and whether a new attempt can help."""
+    if job.failure_reason == "DeadlineExceeded":
+        # The Job's activeDeadlineSeconds: its pods were stopped (and may well have exited
+        # with the retriable code on SIGTERM), but the time budget is spent.
+        return Failure(False, "DeadlineExceeded", job.failure_message or "deadline exceeded")
     # A permanent verdict from any pod wins: restarting would fail the same way.
     for pod in pods:
         if pod.exit_code == EXIT_PERMANENT:
@@ -234,8 +238,6 @@ def classify(job: ObservedJob, pods: tuple[PodFailure, ...]) -> Failure:
             "RetriableFailure" if retriable else "PermanentFailure",
             job.failure_message,
         )
-    if job.failure_reason == "DeadlineExceeded":
-        return Failure(False, "DeadlineExceeded", job.failure_message)
     # BackoffLimitExceeded with nothing else known: pods failed for reasons the trainer did
     # not classify (image pull, node loss before start); give it another attempt.
     return Failure(True, job.failure_reason or "JobFailed", job.failure_message or "Job failed")

@@ -470,3 +470,13 @@ def test_observed_generation_follows_the_spec() -> None:
     job = job.model_copy(update={"metadata": job.metadata.model_copy(update={"generation": 2})})
     plan = reconcile(job, Observed((jobobj(active=1, ready=1),)), T0)
     assert plan.status == {"observedGeneration": 2}
+
+
+def test_job_deadline_is_permanent_even_if_pods_exited_retriably() -> None:
+    job = jobobj(
+        failed_condition=True,
+        failure_reason="DeadlineExceeded",
+        failure_message="Job was active longer than specified deadline",
+    )
+    failure = classify(job, (PodFailure("p", EXIT_RETRIABLE, "SIGTERM"),))
+    assert (failure.retriable, failure.reason) == (False, "DeadlineExceeded")

@@ -1,0 +1,46 @@
+"""Carry out a reconcile Plan through the adapter, in a crash-safe order.
+
+Order: create children (ConfigMap, Service, RBAC first, the Job last, so an existing Job
+means a complete attempt), patch Jobs, delete, patch annotations, patch status, post
+events. If the controller dies half-way, the next reconcile sees what exists and
+finishes the work: creates adopt what exists, deletes accept NotFound, and the status
+records a transition only after its actions happened.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ftjobs.controller.reconcile import Plan
+from ftjobs.k8s import Kube, KubeError
+
+log = logging.getLogger("ftjobs.controller")
+
+
+def execute(kube: Kube, ftj: dict[str, Any], plan: Plan) -> dict[str, Any] | None:
+    """Apply `plan` for the stored FineTuneJob `ftj`; returns the patched object, if any."""
+    meta = ftj["metadata"]
+    ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
+    for obj in plan.create:
+        kube.create_or_adopt(obj, owner_uid=uid)
+        log.info(
+            "created",
+            extra={"ftj": f"{ns}/{name}", "kind": obj["kind"], "object": obj["metadata"]["name"]},
+        )
+    for jp in plan.job_patches:
+        kube.merge_patch("batch/v1", "Job", ns, jp.name, {"spec": {"suspend": jp.suspend}})
+    for ref in plan.delete:
+        kube.delete(ref.api_version, ref.kind, ns, ref.name)
+    updated: dict[str, Any] | None = None
+    if plan.annotations:
+        updated = kube.patch_finetunejob_annotations(ns, name, plan.annotations)
+    if plan.status:
+        updated = kube.patch_finetunejob_status(ns, name, plan.status)
+    for ev in plan.events:
+        try:
+            kube.post_event(ftj, ev.type, ev.reason, ev.message)
+        except KubeError as exc:
+            # An event is informative; losing one must not fail the reconcile.
+            log.warning("event not posted", extra={"ftj": f"{ns}/{name}", "error": str(exc)})
+    return updated

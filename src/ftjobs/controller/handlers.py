@@ -1,0 +1,217 @@
+"""The kopf shell: watches feed a work queue; workers reconcile one FineTuneJob at a time.
+
+kopf does what it is good at (watch streams with reconnects and re-lists, liveness,
+logging); the level-triggered logic is ours. Watch events of FineTuneJobs and of their
+child Jobs (by the `ftjobs.dev/job` label) only enqueue the owner's key; a worker reads
+the FineTuneJob and its Jobs afresh, computes the pure plan and executes it. The Job's
+status aggregates its pods (active/ready/failed), so Job events cover pod transitions;
+pods are read only to classify a failure. A periodic resync re-enqueues every known key.
+
+Only `on.event` handlers are used: they keep no state on the object, so kopf writes
+no annotations or finalizers of its own (deleting a FineTuneJob never waits for the
+controller). The adapter's error taxonomy drives the queue the way kopf's TemporaryError
+and PermanentError drive kopf's own handlers: a RetriableError re-enqueues the key after
+its delay; a PermanentError is reported and waits for the next change or the resync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from ftjobs.api.constants import GROUP, LABEL_JOB, PLURAL, VERSION
+from ftjobs.api.job import FineTuneJob
+from ftjobs.api.status import FineTuneJobStatus
+from ftjobs.controller import metrics
+from ftjobs.controller.execute import execute
+from ftjobs.controller.observe import observe
+from ftjobs.controller.queue import WorkQueue
+from ftjobs.controller.reconcile import Plan, reconcile, reconcile_invalid
+from ftjobs.k8s import Kube, PermanentError, RetriableError
+from ftjobs.render import RenderSettings
+
+log = logging.getLogger("ftjobs.controller")
+Key = tuple[str, str]
+
+
+@dataclass
+class Controller:
+    """State shared by the handlers (passed to kopf as its `memo`)."""
+
+    kube: Kube
+    settings: RenderSettings = field(default_factory=RenderSettings)
+    workers: int = 8
+    resync_seconds: float = 60.0
+    queue: WorkQueue = field(default_factory=WorkQueue)
+    known: set[Key] = field(default_factory=set)
+    phases: metrics.PhaseBook = field(default_factory=metrics.PhaseBook)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    # --- one reconcile (runs in a worker thread: the adapter is synchronous) -------------
+
+    def reconcile_key(self, key: Key) -> float | None:
+        ns, name = key
+        obj = self.kube.get_finetunejob(ns, name)
+        if obj is None:
+            self.phases.set(key, None)
+            return None
+        meta = obj.get("metadata", {})
+        now = datetime.now(UTC)
+        try:
+            job = FineTuneJob.model_validate(obj)
+        except ValidationError as exc:
+            plan = _invalid_plan(obj, exc, now)
+        else:
+            plan = reconcile(job, observe(self.kube, ns, name), now, self.settings)
+        if not plan.empty:
+            execute(self.kube, obj, plan)
+            _count(plan)
+        phase = (plan.status or {}).get("phase") or (obj.get("status") or {}).get("phase")
+        self.phases.set(key, phase)
+        if plan.events:
+            log.info(
+                "reconciled",
+                extra={
+                    "ftj": f"{ns}/{name}",
+                    "generation": meta.get("generation"),
+                    "phase": phase,
+                    "events": [e.reason for e in plan.events],
+                },
+            )
+        return plan.requeue_after
+
+    # --- the asyncio side ----------------------------------------------------------------
+
+    async def worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            started = time.monotonic()
+            ref = "/".join(key)  # type: ignore[arg-type]
+            try:
+                requeue = await asyncio.to_thread(self.reconcile_key, key)  # type: ignore[arg-type]
+            except RetriableError as exc:
+                metrics.API_ERRORS.labels("retriable", exc.reason).inc()
+                metrics.RECONCILES.labels("retry").inc()
+                log.warning("retrying", extra={"ftj": ref, "error": str(exc)})
+                self.queue.add_after(key, exc.delay)
+            except PermanentError as exc:
+                # Not retried at once: the next change of the object or its Jobs, or the
+                # resync, tries again.
+                metrics.API_ERRORS.labels("permanent", exc.reason).inc()
+                metrics.RECONCILES.labels("error").inc()
+                log.error("reconcile failed", extra={"ftj": ref, "error": str(exc)})
+            except Exception:
+                metrics.RECONCILES.labels("error").inc()
+                log.exception("reconcile crashed", extra={"ftj": ref})
+                self.queue.add_after(key, 5.0)
+            else:
+                metrics.RECONCILES.labels("ok").inc()
+                if requeue is not None:
+                    self.queue.add_after(key, requeue)
+            finally:
+                metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+                self.queue.done(key)
+
+    async def resync(self) -> None:
+        while True:
+            await asyncio.sleep(self.resync_seconds)
+            for key in list(self.known):
+                self.queue.add(key)
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.tasks = [loop.create_task(self.worker()) for _ in range(self.workers)]
+        self.tasks.append(loop.create_task(self.resync()))
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def _invalid_plan(obj: dict[str, Any], exc: ValidationError, now: datetime) -> Plan:
+    try:
+        status = FineTuneJobStatus.model_validate(obj.get("status") or {})
+    except ValidationError:
+        status = FineTuneJobStatus()
+    errors = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
+    )
+    return reconcile_invalid(status, obj["metadata"].get("generation"), errors, now)
+
+
+def _count(plan: Plan) -> None:
+    if plan.status and "phase" in plan.status:
+        metrics.TRANSITIONS.labels(plan.status["phase"]).inc()
+    if plan.status and "restarts" in plan.status:
+        metrics.RESTARTS.inc()
+
+
+def _owner_key(namespace: str | None, labels: Mapping[str, str]) -> Key | None:
+    owner = labels.get(LABEL_JOB)
+    return (namespace, owner) if namespace and owner else None
+
+
+def make_registry() -> kopf.OperatorRegistry:
+    """The kopf handlers, on a registry of their own (importing registers nothing)."""
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    async def _startup(settings: kopf.OperatorSettings, memo: Controller, **_: Any) -> None:
+        # kopf posts k8s Events for its own handler outcomes; ours are the plan's.
+        settings.posting.enabled = False
+        # Only stateless on.event handlers exist, but pin kopf's storage under our
+        # prefix so nothing it might write collides with another kopf operator.
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=GROUP, key="last-handled-configuration"
+        )
+        settings.persistence.finalizer = f"{GROUP}/kopf-finalizer"
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        memo.start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def _cleanup(memo: Controller, **_: Any) -> None:
+        await memo.stop()
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    async def _finetunejob(
+        event: Any,
+        namespace: str | None,
+        name: str,
+        memo: Any,
+        **_: Any,
+    ) -> None:
+        if not namespace or not name:
+            return
+        key = (namespace, name)
+        if event.get("type") == "DELETED":
+            memo.known.discard(key)
+            memo.queue.forget(key)
+            memo.phases.set(key, None)
+            return
+        memo.known.add(key)
+        memo.queue.add(key)
+
+    @kopf.on.event("batch", "v1", "jobs", labels={LABEL_JOB: kopf.PRESENT}, registry=registry)
+    async def _child_job(
+        namespace: str | None, labels: Mapping[str, str], memo: Any, **_: Any
+    ) -> None:
+        key = _owner_key(namespace, labels)
+        if key is not None:
+            memo.queue.add(key)
+
+    @kopf.on.probe(id="queue", registry=registry)
+    async def _queue_depth(memo: Controller, **_: Any) -> int:
+        return len(memo.queue)
+
+    return registry

@@ -1,0 +1,93 @@
+"""From API objects (dicts) to reconcile's `Observed`: child Jobs and failed pods.
+
+Pure extraction functions plus `observe`, which reads the cluster through the adapter:
+one LIST of the FineTuneJob's Jobs (by label), and a LIST of pods only when the current
+attempt's Job has failed (exit codes and termination messages live on the pods).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ftjobs.api.constants import LABEL_ATTEMPT, LABEL_JOB
+from ftjobs.controller.reconcile import Observed, ObservedJob, PodFailure
+from ftjobs.k8s import Kube
+
+
+def _true(conditions: list[dict[str, Any]], ctype: str) -> dict[str, Any] | None:
+    for cond in conditions:
+        if cond.get("type") == ctype and cond.get("status") == "True":
+            return cond
+    return None
+
+
+def observe_job(obj: dict[str, Any]) -> ObservedJob:
+    meta = obj.get("metadata", {})
+    status = obj.get("status") or {}
+    conds = status.get("conditions") or []
+    failed = _true(conds, "Failed")
+    labels = meta.get("labels") or {}
+    try:
+        attempt = int(labels.get(LABEL_ATTEMPT, "0"))
+    except ValueError:
+        attempt = 0
+    return ObservedJob(
+        name=meta.get("name", ""),
+        attempt=attempt,
+        suspended=bool((obj.get("spec") or {}).get("suspend")),
+        active=int(status.get("active") or 0),
+        ready=int(status.get("ready") or 0),
+        succeeded=int(status.get("succeeded") or 0),
+        failed=int(status.get("failed") or 0),
+        complete=_true(conds, "Complete") is not None,
+        failed_condition=failed is not None,
+        failure_reason=str((failed or {}).get("reason", "")),
+        failure_message=str((failed or {}).get("message", "")),
+        start_time=status.get("startTime"),
+        completion_time=status.get("completionTime"),
+        deleting=bool(meta.get("deletionTimestamp")),
+    )
+
+
+def pod_failure(pod: dict[str, Any]) -> PodFailure | None:
+    """The failure of a pod, or None if it did not fail."""
+    status = pod.get("status") or {}
+    name = pod.get("metadata", {}).get("name", "")
+    disruption = _true(status.get("conditions") or [], "DisruptionTarget")
+    disruption_reason = str((disruption or {}).get("reason", ""))
+    if status.get("phase") != "Failed":
+        return None
+    for cs in status.get("containerStatuses") or []:
+        term = (cs.get("state") or {}).get("terminated") or (cs.get("lastState") or {}).get(
+            "terminated"
+        )
+        if term and term.get("exitCode") not in (None, 0):
+            return PodFailure(
+                pod=name,
+                exit_code=int(term["exitCode"]),
+                message=str(term.get("message") or ""),
+                reason=str(term.get("reason") or ""),
+                disruption=disruption_reason,
+            )
+    return PodFailure(
+        pod=name,
+        message=str(status.get("message") or ""),
+        reason=str(status.get("reason") or ""),
+        disruption=disruption_reason,
+    )
+
+
+def observe(kube: Kube, namespace: str, name: str) -> Observed:
+    jobs = tuple(
+        observe_job(o) for o in kube.list("batch/v1", "Job", namespace, f"{LABEL_JOB}={name}")
+    )
+    if not jobs:
+        return Observed()
+    current = max(jobs, key=lambda j: j.attempt)
+    failures: tuple[PodFailure, ...] = ()
+    if current.failed_condition or current.failed:
+        pods = kube.list(
+            "v1", "Pod", namespace, f"{LABEL_JOB}={name},{LABEL_ATTEMPT}={current.attempt}"
+        )
+        failures = tuple(f for f in map(pod_failure, pods) if f is not None)
+    return Observed(jobs=jobs, pod_failures=failures)
