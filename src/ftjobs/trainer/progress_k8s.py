@@ -1,6 +1,7 @@
 """Progress to the FineTuneJob's status: the trainer's rank 0 patches `status.progress`
-and `status.latestCheckpoint` of its own FineTuneJob (the per-job ServiceAccount may
-get/patch only `finetunejobs/status` of that one name).
+and `status.latestCheckpoint` of its own FineTuneJob, and at the end `metrics` and
+`outputModel` from the summary. The per-job ServiceAccount may get/patch only
+`finetunejobs/status` of that one name.
 
 Throttled: progress goes out at most every `interval` seconds; checkpoints and the end
 of training go out at once. Failure-tolerant: a background thread does the HTTP, so a
@@ -12,13 +13,14 @@ pod's service account (or $KUBECONFIG outside a cluster).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ftjobs.api.status import Checkpoint, Progress
+from ftjobs.api.status import Checkpoint, Metrics, Progress
 from ftjobs.k8s import Kube
 
 log = logging.getLogger("ftjobs.trainer.progress")
@@ -83,6 +85,14 @@ class KubernetesProgressReporter:
                 output = summary.get("outputModel") or summary.get("output_model")
                 if isinstance(output, str):
                     self._pending["outputModel"] = output
+                metrics = summary.get("metrics")
+                if isinstance(metrics, Mapping):
+                    try:
+                        self._pending["metrics"] = Metrics.model_validate(metrics).model_dump(
+                            by_alias=True, mode="json", exclude_none=True
+                        )
+                    except ValueError:
+                        log.warning("summary metrics do not fit status.metrics; not published")
             self._urgent = True
             self._lock.notify()
         self.flush(timeout=max(self.timeout * 2, 1.0))
@@ -158,3 +168,17 @@ class KubernetesProgressReporter:
             return False
         self.sent += 1
         return True
+
+
+def reporter_from_env(interval: float = 10.0) -> KubernetesProgressReporter | None:
+    """The reporter for this pod's FineTuneJob, or None when not under the controller.
+
+    The rendered pod sets FTJOBS_JOB_NAME and FTJOBS_NAMESPACE; credentials are the pod's
+    service account (KUBERNETES_SERVICE_HOST) or $KUBECONFIG (local end-to-end runs).
+    """
+    name = os.environ.get("FTJOBS_JOB_NAME")
+    namespace = os.environ.get("FTJOBS_NAMESPACE")
+    reachable = os.environ.get("KUBERNETES_SERVICE_HOST") or os.environ.get("KUBECONFIG")
+    if not (name and namespace and reachable):
+        return None
+    return KubernetesProgressReporter(namespace, name, interval=interval)
