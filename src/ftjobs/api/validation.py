@@ -7,7 +7,7 @@ what the API server says for the same spec (the CRD carries the same rules).
 import difflib
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -24,6 +24,8 @@ class FieldError:
 
     path: str
     message: str
+    # 1-based line in the source file, when the error came from one (set by the SDK loader).
+    line: int | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -57,8 +59,8 @@ def check_update(old: FineTuneJobSpec, new: FineTuneJobSpec) -> list[FieldError]
     Offline it also sees inside `deepspeed.overrides`, which the API server cannot.
     """
     errors = []
-    for name, field in FineTuneJobSpec.model_fields.items():
-        alias = field.alias or name
+    for name, info in FineTuneJobSpec.model_fields.items():
+        alias = info.alias or name
         if alias not in MUTABLE_SPEC_FIELDS and getattr(old, name) != getattr(new, name):
             errors.append(FieldError(f"spec.{alias}", IMMUTABLE_MESSAGE))
     return errors

@@ -18,5 +18,6 @@ def print_spec_error(exc: SpecError, source: str | None = None) -> None:
     """One line per problem: `FILE: PATH: MESSAGE`."""
     where = source or exc.source
     for error in exc.errors:
-        prefix = f"{where}: " if where else ""
+        line = f":{error.line}" if error.line else ""
+        prefix = f"{where}{line}: " if where else ""
         err.print(f"{prefix}{error}", markup=False, style="red")

@@ -42,7 +42,7 @@ def validate(
         for label, result in results:
             if isinstance(result, SpecError):
                 invalid += 1
-                print_spec_error(result, label)
+                print_spec_error(result)
             elif not quiet:
                 name = result.metadata.name or "(unnamed)"
                 out.print(f"[green]✓[/] {_escape(label)}: {name} is valid")

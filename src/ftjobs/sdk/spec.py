@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +50,15 @@ _StrictLoader.add_implicit_resolver(
 
 def load_documents(path: str | Path) -> list[dict[str, Any]]:
     """The non-empty YAML documents of a file; `-` reads standard input."""
+    return parse_documents(_read(path), str(path))
+
+
+def _read(path: str | Path) -> str:
     source = str(path)
     try:
-        text = sys.stdin.read() if source == "-" else Path(path).read_text(encoding="utf-8")
+        return sys.stdin.read() if source == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError([FieldError("", f"cannot read file: {exc.strerror}")], source) from None
-    return parse_documents(text, source)
 
 
 def parse_documents(text: str, source: str = "<string>") -> list[dict[str, Any]]:
@@ -100,11 +104,14 @@ def validate_file(path: str | Path) -> list[tuple[str, FineTuneJob | SpecError]]
     """Every FineTuneJob document of a file, each validated on its own.
 
     Returns (label, job or error) per document; the label names the file, and the
-    document number when the file holds several. Documents of other kinds are ignored;
-    a file with no FineTuneJob at all, or with broken YAML, raises SpecError.
+    document number when the file holds several. Each error carries the line of its
+    field (of the nearest parent present, or of the document, for a missing one).
+    Documents of other kinds are ignored; a file with no FineTuneJob at all, or with
+    broken YAML, raises SpecError.
     """
     source = str(path)
-    docs = load_documents(path)
+    text = _read(path)
+    docs = parse_documents(text, source)
     jobs = [(i, d) for i, d in enumerate(docs) if is_finetunejob(d)]
     if not jobs:
         raise SpecError([FieldError("", f"no {KIND} document found")], source)
@@ -114,8 +121,44 @@ def validate_file(path: str | Path) -> list[tuple[str, FineTuneJob | SpecError]]
         try:
             out.append((label, parse_job(doc, label)))
         except SpecError as exc:
-            out.append((label, exc))
+            lines = field_lines(text)[i]
+            start = min(lines.values(), default=None)
+            located = [replace(e, line=line_of(lines, e.path) or start) for e in exc.errors]
+            out.append((label, SpecError(located, source)))
     return out
+
+
+def field_lines(text: str) -> list[dict[str, int]]:
+    """Per non-empty YAML document: camelCase field path -> 1-based line of its key."""
+    out = []
+    for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
+        if isinstance(node, yaml.MappingNode):
+            lines: dict[str, int] = {}
+            _walk(node, "", lines)
+            out.append(lines)
+    return out
+
+
+def _walk(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = f"{path}.{key.value}" if path else str(key.value)
+            lines[child] = key.start_mark.line + 1
+            _walk(value, child, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            child = f"{path}[{i}]"
+            lines[child] = item.start_mark.line + 1
+            _walk(item, child, lines)
+
+
+def line_of(lines: dict[str, int], path: str) -> int | None:
+    """The line of `path`, or of its nearest parent present in the file (a missing field)."""
+    while path:
+        if path in lines:
+            return lines[path]
+        path = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", path) if re.search(r"[.\[]", path) else ""
+    return None
 
 
 def apply_overrides(doc: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
