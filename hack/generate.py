@@ -3,6 +3,7 @@
 - manifests/crd/finetunejobs.ftjobs.dev.yaml   the CustomResourceDefinition
 - manifests/crd/finetunejob.schema.json         JSON Schema for editors
 - docs/reference/spec.md                        the spec reference
+- helm/<chart>/crds/finetunejobs.ftjobs.dev.yaml the CRD again, for each chart
 
 Output is deterministic (sorted keys, fixed width), so `make check-generated` can diff it.
 """
@@ -19,11 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def outputs() -> dict[Path, str]:
-    return {
+    files = {
         ROOT / "manifests/crd/finetunejobs.ftjobs.dev.yaml": crd_yaml(),
         ROOT / "manifests/crd/finetunejob.schema.json": schema_json(),
         ROOT / "docs/reference/spec.md": spec_reference(),
     }
+    # Every Helm chart in the repository ships the same CRD in its crds/ folder.
+    for chart in sorted(ROOT.glob("helm/*/Chart.yaml")):
+        files[chart.parent / "crds/finetunejobs.ftjobs.dev.yaml"] = crd_yaml()
+    return files
 
 
 def main() -> int:
