@@ -102,7 +102,10 @@ class S3Store:
             err = e.response.get("Error", {})
             code = str(err.get("Code", ""))
             status = str(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-            if code in _NOT_FOUND_CODES or status == "404":
+            # By code, not by status: some servers answer 404 for an unknown access key
+            # (versitygw: XAdminUserNotFound), which is no missing object. HEAD responses
+            # have no body, so their code is the bare status.
+            if code in _NOT_FOUND_CODES:
                 kind = "bucket" if code == "NoSuchBucket" else "object"
                 raise NotFound(f"{action} {uri}: no such {kind}", uri=uri, code=code) from None
             message = str(err.get("Message", "")) or status
