@@ -1,0 +1,79 @@
+"""The attempt's ConfigMap (the trainer's input) and the trainer's RBAC."""
+
+import json
+
+import pytest
+
+from ftjobs.api import constants as c
+from ftjobs.api.trainer_config import TrainerConfig
+from tests.builders import make_job
+from tests.unit.render.helpers import NAMESPACE, UID, by_kind, render
+
+BUILDERS = {
+    "cpu": make_job("cpu"),
+    "zero3": make_job("big").nodes(4).gpus(8).zero(3).bf16().shm("64Gi").credentials("s3"),
+    "lora": make_job("lora").lora(r=16, alpha=32, target_modules=["q_proj", "v_proj"]),
+    "raw": make_job("raw").spec("deepspeed.overrides", {"zero_optimization": {"x": [1, None]}}),
+}
+
+
+@pytest.mark.parametrize("key", BUILDERS)
+@pytest.mark.parametrize(("attempt", "resume"), [(1, False), (3, True)])
+def test_config_json_parses_back_into_the_trainer_config(
+    key: str, attempt: int, resume: bool
+) -> None:
+    job = BUILDERS[key].build()
+    cm = by_kind(render(job, attempt=attempt, resume=resume))["ConfigMap"]
+    assert list(cm["data"]) == [c.CONFIG_FILE_NAME]
+    text = cm["data"][c.CONFIG_FILE_NAME]
+    config = TrainerConfig.model_validate_json(text)
+    assert config.spec == job.spec
+    assert (config.name, config.namespace, config.uid) == (job.metadata.name, NAMESPACE, UID)
+    assert (config.attempt, config.resume) == (attempt, resume)
+    assert config.output_uri == f"s3://outputs/finetunes/{NAMESPACE}/{job.metadata.name}"
+    # camelCase (what the CRD and the user's YAML say), keys sorted for stable bytes.
+    data = json.loads(text)
+    assert "outputUri" in data and "output_uri" not in data
+    assert json.dumps(data, sort_keys=True, indent=2) + "\n" == text
+    assert cm["immutable"] is True
+
+
+def test_resume_is_the_callers_not_the_specs() -> None:
+    job = make_job("llm").checkpoint(resume=True).build()
+    fresh = by_kind(render(job, resume=False))["ConfigMap"]["data"][c.CONFIG_FILE_NAME]
+    assert TrainerConfig.model_validate_json(fresh).resume is False
+    assert TrainerConfig.model_validate_json(fresh).spec.checkpointing.resume is True
+
+
+def test_role_allows_only_reading_and_patching_its_own_job() -> None:
+    objects = by_kind(render(make_job("llm")))
+    rules = objects["Role"]["rules"]
+    assert rules == [
+        {
+            "apiGroups": [c.GROUP],
+            "resources": [c.PLURAL],
+            "resourceNames": ["llm"],
+            "verbs": ["get"],
+        },
+        {
+            "apiGroups": [c.GROUP],
+            "resources": [f"{c.PLURAL}/status"],
+            "resourceNames": ["llm"],
+            "verbs": ["get", "patch"],
+        },
+    ]
+    verbs = {v for r in rules for v in r["verbs"]}
+    assert not verbs & {"create", "delete", "update", "list", "watch", "*"}
+
+
+def test_role_binding_binds_the_pods_service_account() -> None:
+    objects = by_kind(render(make_job("llm")))
+    binding = objects["RoleBinding"]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": objects["Role"]["metadata"]["name"],
+    }
+    sa = objects["ServiceAccount"]["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": NAMESPACE}]
+    assert objects["Job"]["spec"]["template"]["spec"]["serviceAccountName"] == sa
