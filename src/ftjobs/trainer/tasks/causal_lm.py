@@ -1,0 +1,139 @@
+"""causal-lm: plain text, or prompt -> response with the loss on the response only.
+
+A row with a prompt is rendered with the tokenizer's chat template when it has one (the
+prompt as the user turn plus the generation prompt), else the prompt text is tokenized
+as is; the response follows, ended by eos. Prompt tokens get label -100, so only the
+response is learned. Plain text (prompt "") is learned whole. Metrics: token-weighted
+loss and perplexity = exp(loss).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ftjobs.trainer.tasks.common import (
+    IGNORE_INDEX,
+    Collator,
+    default_max_length,
+    device_of,
+    evaluating,
+    load_tokenizer,
+    model_kwargs,
+    select,
+    sync_pad,
+    text_columns,
+    to_device,
+    token_loss_sums,
+)
+
+
+def prompt_ids(tokenizer: Any, prompt: str) -> list[int]:
+    """Token ids of a prompt, through the chat template when the tokenizer has one."""
+    if tokenizer.chat_template:
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return list(tokenizer(prompt)["input_ids"])  # with the model's own bos, if it adds one
+
+
+def encode_pair(tokenizer: Any, prompt: str, response: str, max_len: int) -> dict[str, list[int]]:
+    """input_ids / attention_mask / labels of one prompt+response, prompt masked."""
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    if prompt:
+        head = prompt_ids(tokenizer, prompt)
+        tail = list(tokenizer(response, add_special_tokens=False)["input_ids"]) + eos
+    else:  # plain text: bos (if the tokenizer adds one) + text + eos, all learned
+        head = []
+        tail = list(tokenizer(response)["input_ids"]) + eos
+    # Keep room for the response: a long prompt loses its start, never the whole answer.
+    keep_tail = min(len(tail), max(max_len - len(head), max_len // 2))
+    tail = tail[:keep_tail]
+    head = head[-(max_len - len(tail)) :] if max_len > len(tail) else []
+    ids = head + tail
+    labels = [IGNORE_INDEX] * len(head) + tail
+    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
+
+
+def tokenize_pairs(
+    rows: Any, tokenizer: Any, max_seq_length: int, prompt_col: str, response_col: str
+) -> Any:
+    def encode(batch: dict[str, list[str]]) -> dict[str, list[list[int]]]:
+        out: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "labels": []}
+        for prompt, response in zip(batch[prompt_col], batch[response_col], strict=True):
+            for key, value in encode_pair(tokenizer, prompt, response, max_seq_length).items():
+                out[key].append(value)
+        return out
+
+    return rows.map(encode, batched=True, remove_columns=text_columns(rows))
+
+
+def pad_collator(tokenizer: Any) -> Collator:
+    """Dynamic padding of input_ids/attention_mask, labels padded with -100."""
+    from transformers import DataCollatorForSeq2Seq
+
+    return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, return_tensors="pt")
+
+
+def lm_loss(model: Any, collate: Collator, encoded: Any, batch_size: int, *, shift: bool) -> float:
+    """Token-weighted mean loss of `encoded` rows (under the caller's no_grad)."""
+    device = device_of(model)
+    total, count = 0.0, 0
+    for start in range(0, len(encoded), batch_size):
+        items = [encoded[i] for i in range(start, min(start + batch_size, len(encoded)))]
+        batch = to_device(collate(items), device)
+        labels = batch.pop("labels")
+        if not shift:  # encoder-decoder: the model builds decoder inputs from labels
+            batch["labels"] = labels
+        logits = model(**batch).logits
+        s, c = token_loss_sums(logits, labels, shift=shift)
+        total, count = total + s, count + c
+    return total / max(count, 1)
+
+
+class CausalLM:
+    name = "causal-lm"
+
+    def load_model(
+        self,
+        model_dir: Path,
+        *,
+        labels: list[str] | None = None,
+        dtype: torch.dtype,
+        gguf_file: str | None = None,
+    ) -> tuple[torch.nn.Module, Any]:
+        from transformers import AutoModelForCausalLM
+
+        tokenizer = load_tokenizer(model_dir, gguf_file)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, **model_kwargs(dtype, gguf_file))
+        sync_pad(model, tokenizer)
+        return model, tokenizer
+
+    def tokenize(self, rows: Any, tokenizer: Any, max_seq_length: int) -> Any:
+        return tokenize_pairs(rows, tokenizer, max_seq_length, "prompt", "response")
+
+    def collator(self, tokenizer: Any) -> Collator:
+        return pad_collator(tokenizer)
+
+    def evaluate(
+        self,
+        model: Any,
+        tokenizer: Any,
+        rows: Any,
+        *,
+        batch_size: int,
+        max_new_tokens: int = 0,
+        metrics: list[str] | None = None,
+        synced_gpus: bool = False,
+        max_seq_length: int | None = None,
+    ) -> dict[str, float]:
+        encoded = self.tokenize(
+            rows, tokenizer, max_seq_length or default_max_length(model, tokenizer)
+        )
+        with evaluating(model):
+            loss = lm_loss(model, self.collator(tokenizer), encoded, batch_size, shift=True)
+        return select({"perplexity": math.exp(min(loss, 50.0)), "loss": loss}, metrics)
