@@ -62,7 +62,7 @@ def _container(
         ),
         "env": [
             *launch.identity_env(),
-            *launch.runtime_env(spec, scratch_dir=SCRATCH_DIR),
+            *launch.runtime_env(spec, scratch_dir=SCRATCH_DIR, settings=settings),
             *storage.storage_env(spec, settings),
         ],
         "ports": [{"name": PORT_NAME, "containerPort": MASTER_PORT, "protocol": "TCP"}],

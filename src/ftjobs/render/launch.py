@@ -31,6 +31,7 @@ COMPLETION_INDEX_ENV = "JOB_COMPLETION_INDEX"
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 TRAINER_MODULE = "ftjobs.trainer"
 CONFIG_PATH = f"{CONFIG_MOUNT_DIR}/{CONFIG_FILE_NAME}"
+SHUTDOWN_MARGIN_SECONDS = 10
 
 
 def master_address(job_name: str, service: str, namespace: str) -> str:
@@ -55,6 +56,7 @@ def command(
         f"--node-rank=$({COMPLETION_INDEX_ENV})",
         f"--master-addr={master_address(job_name, service, namespace)}",
         f"--master-port={MASTER_PORT}",
+        f"--rdzv-conf=timeout={settings.rendezvous_timeout_seconds}",
         # Restarts are whole-gang and resume from a checkpoint: the controller owns them.
         "--max-restarts=0",
         "--module",
@@ -81,9 +83,23 @@ def identity_env() -> list[dict[str, Any]]:
     ]
 
 
-def runtime_env(spec: FineTuneJobSpec, *, scratch_dir: str) -> list[dict[str, Any]]:
-    """Process settings that make the trainer work on a read-only root filesystem."""
+def shutdown_timeout(settings: RenderSettings) -> int:
+    """Seconds torchrun gives workers between its SIGTERM and SIGKILL.
+
+    torchrun's default is 30 s, whatever the pod's grace period; a ZeRO-3 checkpoint of a
+    large model takes longer. Leave torchrun a few seconds of the grace period to exit.
+    """
+    return max(settings.termination_grace_seconds - SHUTDOWN_MARGIN_SECONDS, 1)
+
+
+def runtime_env(
+    spec: FineTuneJobSpec, *, scratch_dir: str, settings: RenderSettings
+) -> list[dict[str, Any]]:
+    """Process settings: graceful shutdown, and a trainer on a read-only root filesystem."""
     env = [
+        # An environment variable rather than --shutdown-timeout: torch releases without
+        # the flag would refuse the command line; they ignore the variable.
+        {"name": "TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "value": str(shutdown_timeout(settings))},
         # uid 1000 may have no home directory in the image; caches (torch extensions,
         # triton kernels) go under HOME / XDG_CACHE_HOME.
         {"name": "HOME", "value": "/tmp"},

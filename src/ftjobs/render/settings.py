@@ -25,6 +25,9 @@ class RenderSettings:
     # receives torchrun's arguments. Kept configurable because stock torchrun exits 1 when a
     # worker fails, whatever the worker's exit code (see launch.py).
     launcher: tuple[str, ...] = ("torchrun",)
+    # How long ranks wait for pod 0's rendezvous store. torchrun's default (600 s) is short
+    # when nodes pull a multi-GB image at different speeds.
+    rendezvous_timeout_seconds: int = 1800
     # Restricted pod security. The root filesystem is read-only; /tmp, /scratch and caches
     # are emptyDirs. An image that must write elsewhere can turn it off.
     run_as_user: int = 1000

@@ -149,6 +149,7 @@ def test_the_command_reads_as_a_shell_line() -> None:
     line = shlex.join(container(render(make_job("llm").nodes(2).gpus(8)))["command"])
     assert line == (
         "torchrun --nnodes=2 --nproc-per-node=8 '--node-rank=$(JOB_COMPLETION_INDEX)' "
-        "--master-addr=llm-1-0.llm-1.ml.svc --master-port=29500 --max-restarts=0 "
+        "--master-addr=llm-1-0.llm-1.ml.svc --master-port=29500 --rdzv-conf=timeout=1800 "
+        "--max-restarts=0 "
         "--module ftjobs.trainer --config /etc/ftjobs/job.json"
     )
