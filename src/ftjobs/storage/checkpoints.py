@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from ftjobs.storage.base import ObjectStore
@@ -91,10 +92,10 @@ class CheckpointStore:
         match = _STEP_DIR.match(text)
         return int(match.group(1)) if match else None
 
-    def candidates(self) -> list[int]:
-        """Steps with a manifest whose files are all present with the right sizes, newest first."""
+    def candidates(self) -> Iterator[int]:
+        """Steps whose manifest exists and whose files are all there with the right sizes,
+        newest first; lazy, so finding the latest costs one manifest read and one listing."""
         pointer = self.read_latest_pointer()
-        good: list[int] = []
         for step, has_manifest in sorted(self.steps().items(), reverse=True):
             if not has_manifest:
                 if step == pointer:
@@ -105,8 +106,7 @@ class CheckpointStore:
             except (IncompleteCheckpoint, CorruptObject) as e:
                 log.warning("skipping checkpoint %s: %s", step_dir(step), e)
                 continue
-            good.append(step)
-        return good
+            yield step
 
     def latest(self) -> tuple[int, str] | None:
         """(step, uri) of the newest complete checkpoint, or None when there is none."""
