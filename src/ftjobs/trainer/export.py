@@ -1,0 +1,170 @@
+"""Export the fine-tuned model as a Hugging Face folder with a model card and a manifest.
+
+`<output>/model/` holds config.json, model.safetensors, the tokenizer and README.md (the
+model card); with LoRA it holds the PEFT adapter instead (adapter_config.json,
+adapter_model.safetensors), plus `merged/` with full weights when `lora.mergeOnExport`.
+The folder is committed with the storage package's `upload_dir` (MANIFEST.json last), so
+a reader never sees half an export.
+
+Weights are gathered first under ZeRO-3 (each rank holds a slice of every parameter), and
+every tensor is cloned before saving: safetensors refuses tensors that share storage, and
+DeepSpeed can leave tied weights (embeddings / LM head) as views of one buffer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ftjobs.api.trainer_config import TrainerConfig
+from ftjobs.trainer.runtime import World
+
+log = logging.getLogger("ftjobs.trainer.export")
+
+
+@contextlib.contextmanager
+def full_parameters(model: torch.nn.Module, zero_stage: int) -> Iterator[None]:
+    """Inside, every rank sees the full parameters (a collective under ZeRO-3)."""
+    if zero_stage == 3:
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None):
+            yield
+    else:
+        yield
+
+
+def _cloned_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()}
+
+
+def _is_peft(model: torch.nn.Module) -> bool:
+    return hasattr(model, "peft_config")
+
+
+def save_model(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    out_dir: Path,
+    *,
+    world: World,
+    zero_stage: int,
+    merge_lora: bool,
+) -> None:
+    """Write the HF folder to `out_dir` on rank 0 (all ranks must call: ZeRO-3 gathers)."""
+    with full_parameters(model, zero_stage):
+        if not world.is_main:
+            return
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if _is_peft(model):
+            model.save_pretrained(str(out_dir))  # type: ignore[operator]  # the adapter only
+            if merge_lora:
+                import copy
+
+                merged = copy.deepcopy(model).merge_and_unload()  # type: ignore[operator]
+                merged.save_pretrained(
+                    str(out_dir / "merged"), state_dict=_cloned_state_dict(merged)
+                )
+                tokenizer.save_pretrained(str(out_dir / "merged"))
+        else:
+            model.save_pretrained(  # type: ignore[operator]
+                str(out_dir), state_dict=_cloned_state_dict(model)
+            )
+        tokenizer.save_pretrained(str(out_dir))
+
+
+def _table(metrics: Mapping[str, Mapping[str, float]]) -> str:
+    base, tuned = metrics.get("base", {}), metrics.get("fine_tuned", {})
+    names = sorted(set(base) | set(tuned))
+    if not names:
+        return "_No test metrics were computed._\n"
+    rows = ["| metric | base model | fine-tuned |", "|---|---|---|"]
+    for name in names:
+        b = f"{base[name]:.4f}" if name in base else "—"
+        t = f"{tuned[name]:.4f}" if name in tuned else "—"
+        rows.append(f"| {name} | {b} | {t} |")
+    return "\n".join(rows) + "\n"
+
+
+def model_card(
+    config: TrainerConfig,
+    *,
+    report: Mapping[str, Any],
+    metrics: Mapping[str, Mapping[str, float]],
+    steps: int,
+    world_size: int,
+) -> str:
+    """README.md of the exported model: what it is, how it was made, how good, its limits."""
+    spec = config.spec
+    hp = spec.hyperparameters
+    splits = report.get("splits", {})
+    counts = ", ".join(
+        f"{name}: {info.get('rows', '?')} rows" for name, info in splits.items() if info
+    )
+    labels = report.get("labels")
+    lora = spec.lora
+    method = (
+        f"LoRA adapter (r={lora.r}, alpha={lora.alpha}, dropout={lora.dropout})"
+        if lora
+        else "full fine-tuning"
+    )
+    hyper = {
+        "learningRate": hp.learning_rate,
+        "epochs": hp.epochs,
+        "maxSteps": hp.max_steps,
+        "optimizerSteps": steps,
+        "globalBatchSize": hp.global_batch_size,
+        "microBatchSize": hp.micro_batch_size,
+        "optimizer": hp.optimizer,
+        "scheduler": hp.scheduler,
+        "warmupSteps": hp.warmup_steps,
+        "weightDecay": hp.weight_decay,
+        "gradientClipping": hp.gradient_clipping,
+        "maxSeqLength": hp.max_seq_length,
+        "seed": hp.seed,
+        "zeroStage": spec.deepspeed.zero_stage,
+        "precision": spec.deepspeed.precision,
+        "processes": world_size,
+    }
+    hyper_lines = "\n".join(f"- {k}: {v}" for k, v in hyper.items() if v is not None)
+    return f"""---
+base_model: {spec.model.uri}
+tags: [ftjobs, {spec.task}]
+---
+
+# {config.name}
+
+A `{spec.task}` model fine-tuned from `{spec.model.uri}` by ftjobs ({method}).
+
+## Data
+
+- train: `{spec.dataset.train}`
+- validation: `{spec.dataset.validation or "carved from train"}`
+- test: `{spec.dataset.test or "carved from train"}`
+- after preparation: {counts or "see data-report.json"}
+{f"- labels: {', '.join(labels)}" if labels else ""}
+
+Cleaning, splits, the leakage check and length statistics are in `data-report.json`
+next to this folder in the job's output.
+
+## Training
+
+{hyper_lines}
+
+The resolved DeepSpeed config is `ds_config.json` in the job's output.
+
+## Evaluation (test split)
+
+{_table(metrics)}
+## Intended use and limits
+
+Fine-tuned for the task and data above; expect it to do well only on text like the
+training data. It inherits the base model's limits and biases, and the data's. Metrics
+come from the held-out test split described above and say little about other domains.
+Review outputs before using them for decisions about people.
+"""
