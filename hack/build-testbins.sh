@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Build (once) and cache the binaries the integration tiers run against:
+#   kubernetes  kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
+#   etcd        etcd (server only)
+#   kwok        kwok, kwokctl
+#   versitygw   S3 server (posix backend)
+#   helm        helm v3
+# Everything comes from the Go module proxy and is built with the local Go
+# toolchain. Binaries land in ~/.cache/ftjobs/bin/<component>-<version>/ and are
+# never rebuilt while present, so a warm run takes well under a second.
+#
+# Usage: hack/build-testbins.sh [component...]   (default: all)
+# Env:   FTJOBS_CACHE (default ~/.cache/ftjobs), FTJOBS_GO_PARALLEL (default 2)
+#        FTJOBS_BIN_VERSIONS_ONLY=1: print "<component> <dir>" lines and exit.
+set -euo pipefail
+
+K8S_VERSION=v1.36.3
+ETCD_VERSION=v3.6.16
+KWOK_VERSION=v0.8.0
+VERSITYGW_VERSION=v1.8.0
+HELM_VERSION=v3.21.4
+
+CACHE=${FTJOBS_CACHE:-$HOME/.cache/ftjobs}
+BIN_ROOT=$CACHE/bin
+SRC_ROOT=$CACHE/src
+LOG_ROOT=$CACHE/build-logs
+PAR=${FTJOBS_GO_PARALLEL:-2}
+
+START=$(date +%s)
+log() { printf '[build-testbins +%4ss] %s\n' "$(( $(date +%s) - START ))" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+command -v go >/dev/null || die "go is not on PATH (need Go >= 1.26)"
+
+dir_of() {
+  case $1 in
+    kubernetes) echo "$BIN_ROOT/kubernetes-$K8S_VERSION" ;;
+    etcd) echo "$BIN_ROOT/etcd-$ETCD_VERSION" ;;
+    kwok) echo "$BIN_ROOT/kwok-$KWOK_VERSION" ;;
+    versitygw) echo "$BIN_ROOT/versitygw-$VERSITYGW_VERSION" ;;
+    helm) echo "$BIN_ROOT/helm-$HELM_VERSION" ;;
+    *) die "unknown component $1" ;;
+  esac
+}
+bins_of() {
+  case $1 in
+    kubernetes) echo "kube-apiserver kube-controller-manager kube-scheduler kubectl" ;;
+    etcd) echo "etcd" ;;
+    kwok) echo "kwok kwokctl" ;;
+    versitygw) echo "versitygw" ;;
+    helm) echo "helm" ;;
+  esac
+}
+
+ALL=(etcd versitygw kwok kubernetes helm)
+if [[ ${FTJOBS_BIN_VERSIONS_ONLY:-} == 1 ]]; then
+  for c in "${ALL[@]}"; do echo "$c $(dir_of "$c")"; done
+  exit 0
+fi
+
+cached() {
+  local d; d=$(dir_of "$1")
+  for b in $(bins_of "$1"); do [[ -x $d/$b ]] || return 1; done
+}
+
+# new_wrapper <name> : fresh wrapper module dir, echoed
+new_wrapper() {
+  local w=$SRC_ROOT/$1
+  rm -rf "$w"; mkdir -p "$w"; echo "$w"
+}
+
+# go_build_into <component> <wrapperdir> <ldflags> <pkg...>: build into a temp
+# dir next to the final one, then rename, so a half build is never "cached".
+go_build_into() {
+  local comp=$1 w=$2 ldflags=$3; shift 3
+  local final tmp logf
+  final=$(dir_of "$comp"); tmp=$final.tmp.$$
+  logf=$LOG_ROOT/$comp.log
+  rm -rf "$tmp"; mkdir -p "$tmp" "$LOG_ROOT"
+  log "$comp: resolving modules (go get) ... log: $logf"
+  ( cd "$w" && go get "$@" ) >"$logf" 2>&1 || { tail -30 "$logf" >&2; die "$comp: go get failed"; }
+  log "$comp: compiling $(bins_of "$comp") (-p $PAR)"
+  ( cd "$w" && go build -p "$PAR" -trimpath -tags=selinux,notest -ldflags "$ldflags" -o "$tmp/" "${@%@*}" ) >>"$logf" 2>&1 \
+    || { tail -40 "$logf" >&2; rm -rf "$tmp"; die "$comp: go build failed"; }
+  for b in $(bins_of "$comp"); do [[ -x $tmp/$b ]] || die "$comp: $b missing after build"; done
+  rm -rf "$final"; mv "$tmp" "$final"
+  log "$comp: done -> $final ($(du -sh "$final" | cut -f1))"
+}
+
+build_kubernetes() {
+  local v=$K8S_VERSION minor staging_v w
+  minor=${v#v1.}; minor=${minor%%.*}
+  staging_v=v0.${v#v1.}
+  w=$(new_wrapper "kubernetes-$v")
+  log "kubernetes: reading staging modules from k8s.io/kubernetes@$v go.mod"
+  local modfile; modfile=$(cd "$w" && go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [[ -f $modfile ]] || die "kubernetes: could not download go.mod of k8s.io/kubernetes@$v"
+  local staging
+  staging=$(grep -E '=> \./staging/' "$modfile" | awk '{print $1}' | sort -u)
+  [[ -n $staging ]] || die "kubernetes: no staging replaces found in $modfile"
+  {
+    echo "module ftjobs.local/testbins/kubernetes"
+    echo
+    echo "go 1.26.0"
+    echo
+    echo "require k8s.io/kubernetes $v"
+    echo
+    echo "replace ("
+    for m in $staging; do echo "	$m => $m $staging_v"; done
+    echo ")"
+  } >"$w/go.mod"
+  log "kubernetes: wrapper module with $(wc -w <<<"$staging") staging replaces at $staging_v"
+  local date; date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  local ld="-s -w"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $p.gitVersion=$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=$date -X $p.gitCommit=ftjobs-testbins"
+  done
+  go_build_into kubernetes "$w" "$ld" \
+    "k8s.io/kubernetes/cmd/kube-apiserver@$v" "k8s.io/kubernetes/cmd/kube-controller-manager@$v" \
+    "k8s.io/kubernetes/cmd/kube-scheduler@$v" "k8s.io/kubernetes/cmd/kubectl@$v"
+}
+
+build_etcd() {
+  local v=$ETCD_VERSION w
+  w=$(new_wrapper "etcd-$v")
+  # etcd's server module replaces its sibling modules with ../ paths; pin them
+  # to the same published version instead.
+  cat >"$w/go.mod" <<EOF
+module ftjobs.local/testbins/etcd
+
+go 1.26.0
+
+require go.etcd.io/etcd/server/v3 $v
+
+replace (
+	go.etcd.io/etcd/api/v3 => go.etcd.io/etcd/api/v3 $v
+	go.etcd.io/etcd/client/pkg/v3 => go.etcd.io/etcd/client/pkg/v3 $v
+	go.etcd.io/etcd/client/v3 => go.etcd.io/etcd/client/v3 $v
+	go.etcd.io/etcd/pkg/v3 => go.etcd.io/etcd/pkg/v3 $v
+)
+EOF
+  mkdir -p "$w/etcd"
+  cat >"$w/etcd/main.go" <<'EOF'
+// Command etcd runs the etcd server (same entry point as etcd's own main).
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+EOF
+  go_build_into etcd "$w" "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=ftjobs-testbins" \
+    "go.etcd.io/etcd/server/v3/etcdmain@$v" "./etcd"
+}
+
+# simple_build <component> <module> <version> <pkg...>: wrapper that only requires it
+simple_build() {
+  local comp=$1 mod=$2 v=$3 w; shift 3
+  w=$(new_wrapper "$comp-$v")
+  printf 'module ftjobs.local/testbins/%s\n\ngo 1.26.0\n\nrequire %s %s\n' "$comp" "$mod" "$v" >"$w/go.mod"
+  local pkgs=() p
+  for p in "$@"; do pkgs+=("$p@$v"); done
+  go_build_into "$comp" "$w" "-s -w $LDFLAGS_EXTRA" "${pkgs[@]}"
+}
+
+build_kwok() {
+  LDFLAGS_EXTRA="-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" \
+    simple_build kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
+}
+build_versitygw() {
+  LDFLAGS_EXTRA="-X main.Version=$VERSITYGW_VERSION" \
+    simple_build versitygw github.com/versity/versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw
+}
+build_helm() {
+  LDFLAGS_EXTRA="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    simple_build helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
+}
+
+want=("$@"); [[ ${#want[@]} -gt 0 ]] || want=("${ALL[@]}")
+mkdir -p "$BIN_ROOT" "$SRC_ROOT" "$LOG_ROOT"
+
+# One build at a time per machine (pytest fixtures may call this concurrently
+# with make). flock is in util-linux; fall back to no locking if absent.
+if command -v flock >/dev/null && [[ -z ${FTJOBS_BUILD_LOCKED:-} ]]; then
+  exec 9>"$CACHE/.build-testbins.lock"
+  if ! flock -n 9; then
+    log "another build-testbins is running; waiting for it"
+    flock 9
+  fi
+  export FTJOBS_BUILD_LOCKED=1
+fi
+
+for c in "${want[@]}"; do
+  if cached "$c"; then
+    log "$c: cached at $(dir_of "$c")"
+    continue
+  fi
+  t0=$(date +%s)
+  log "$c: building (not cached)"
+  "build_$c"
+  log "$c: built in $(( $(date +%s) - t0 ))s"
+done
+log "all requested components ready under $BIN_ROOT"
