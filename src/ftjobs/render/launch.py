@@ -92,6 +92,24 @@ def shutdown_timeout(settings: RenderSettings) -> int:
     return max(settings.termination_grace_seconds - SHUTDOWN_MARGIN_SECONDS, 1)
 
 
+def cpu_cores(quantity: str) -> float | None:
+    """Cores of a CPU quantity ("4", "500m", "1.5"); None for forms not worth parsing here."""
+    try:
+        if quantity.endswith("m"):
+            return int(quantity[:-1]) / 1000
+        return float(quantity)
+    except ValueError:
+        return None
+
+
+def threads_per_process(spec: FineTuneJobSpec) -> int:
+    """torchrun sets OMP_NUM_THREADS=1 when unset: CPU training would use one core per rank."""
+    cores = cpu_cores(spec.resources.cpu)
+    if cores is None:
+        return 1
+    return max(int(cores // spec.resources.procs_per_node), 1)
+
+
 def runtime_env(
     spec: FineTuneJobSpec, *, scratch_dir: str, settings: RenderSettings
 ) -> list[dict[str, Any]]:
@@ -100,6 +118,7 @@ def runtime_env(
         # An environment variable rather than --shutdown-timeout: torch releases without
         # the flag would refuse the command line; they ignore the variable.
         {"name": "TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "value": str(shutdown_timeout(settings))},
+        {"name": "OMP_NUM_THREADS", "value": str(threads_per_process(spec))},
         # uid 1000 may have no home directory in the image; caches (torch extensions,
         # triton kernels) go under HOME / XDG_CACHE_HOME.
         {"name": "HOME", "value": "/tmp"},

@@ -4,7 +4,7 @@ from typing import Any
 
 from ftjobs.api import constants as c
 from ftjobs.render import RenderSettings
-from tests.builders import make_job
+from tests.builders import JobBuilder, make_job
 from tests.unit.render.helpers import by_kind, container, env, pod_spec, render
 
 
@@ -168,3 +168,15 @@ def test_runtime_env_for_a_read_only_root_filesystem() -> None:
     assert "HF_HUB_OFFLINE" not in variables
     offline = env(render(make_job("llm").model("s3://models/llama/")))
     assert offline["HF_HUB_OFFLINE"]["value"] == "1"
+
+
+def test_threads_per_process_share_the_pods_cpus() -> None:
+    def threads(builder: JobBuilder) -> str:
+        value: str = env(render(builder))["OMP_NUM_THREADS"]["value"]
+        return value
+
+    assert threads(make_job("a").cpu("16").procs(4)) == "4"
+    assert threads(make_job("a").cpu("2")) == "2"
+    assert threads(make_job("a").cpu("96").gpus(8)) == "12"
+    assert threads(make_job("a").cpu("500m")) == "1"
+    assert threads(make_job("a").cpu("3").procs(2)) == "1"
