@@ -125,9 +125,10 @@ def upload_dir(
 ) -> Manifest:
     """Upload `local_dir` to `prefix` as a committed directory and return its manifest.
 
-    Order: any old MANIFEST.json at `prefix` is deleted first (the directory stops
-    counting while it is rewritten), then the files, then the new MANIFEST.json, then
-    objects under `prefix` the new manifest does not list (left by an earlier attempt).
+    Order: what is already at `prefix` is listed and an old MANIFEST.json deleted (the
+    directory stops counting while it is rewritten), then the files, then the new
+    MANIFEST.json, then objects the new manifest does not list (an earlier attempt's).
+    On a fresh prefix that is one listing and no deletes.
     Small files go `concurrency` at a time; big files one after another, each split in
     concurrent parts by the backend, which bounds both connections and memory.
     """
@@ -136,7 +137,9 @@ def upload_dir(
     prefix = as_dir(check_key(prefix))
     files = _local_files(local_dir)
     total = sum(p.stat().st_size for _, p in files)
-    store.delete(prefix + MANIFEST)
+    existing = store.list(prefix)
+    if prefix + MANIFEST in existing:
+        store.delete(prefix + MANIFEST)
 
     done = 0
     infos: list[ObjectInfo] = []
@@ -174,9 +177,8 @@ def upload_dir(
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     store.put_bytes(prefix + MANIFEST, manifest.to_json())
-    stale = [k for k in store.list(prefix) if k[len(prefix) :] not in manifest.files]
-    for key in stale:
-        if key != prefix + MANIFEST:
+    for key in existing:
+        if key != prefix + MANIFEST and key[len(prefix) :] not in manifest.files:
             store.delete(key)
     log.info(
         "committed %s (%d files, %.1f MiB)",
