@@ -9,12 +9,13 @@ every file against the manifest before handing the directory over.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -115,6 +116,33 @@ def _local_files(local_dir: Path) -> list[tuple[str, Path]]:
     return files
 
 
+def _run(
+    jobs: Sequence[Callable[[], None]],
+    sizes: Sequence[int],
+    store: ObjectStore,
+    concurrency: int,
+    name: str,
+) -> None:
+    """Run transfer jobs: small objects `concurrency` at a time on a pool, while big ones
+    (multipart, already concurrent inside the backend) go one after another on this
+    thread, which bounds connections and buffered parts. The first failure is raised and
+    the jobs not yet started are cancelled."""
+    threshold = getattr(getattr(store, "settings", None), "multipart_threshold", None)
+    big: list[Callable[[], None]] = []
+    small: list[Callable[[], None]] = []
+    for job, size in zip(jobs, sizes, strict=True):
+        (big if threshold is not None and size >= threshold else small).append(job)
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=name)
+    try:
+        futures = [pool.submit(job) for job in small]
+        for job in big:
+            job()
+        for future in futures:
+            future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def upload_dir(
     store: ObjectStore,
     local_dir: Path,
@@ -156,19 +184,13 @@ def upload_dir(
     def put(rel: str, path: Path) -> None:
         finished(store.put_file(prefix + rel, path))
 
-    threshold = getattr(getattr(store, "settings", None), "multipart_threshold", None)
-    big = [(r, p) for r, p in files if threshold is not None and p.stat().st_size >= threshold]
-    small = [f for f in files if f not in big]
-    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="upload")
-    try:
-        futures = [pool.submit(put, rel, path) for rel, path in small]
-        for rel, path in big:
-            put(rel, path)
-        for future in futures:
-            future.result()  # re-raises the first failure
-    finally:
-        # On a failure, do not start the files still queued.
-        pool.shutdown(wait=True, cancel_futures=True)
+    _run(
+        [functools.partial(put, rel, path) for rel, path in files],
+        [path.stat().st_size for _, path in files],
+        store,
+        concurrency,
+        "upload",
+    )
 
     manifest = Manifest(
         files={
@@ -223,13 +245,10 @@ def download_dir(
                 uri=store.url(key),
             )
 
-    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="download")
+    entries = list(manifest.files.values())
     try:
-        try:
-            for future in [pool.submit(fetch, e) for e in manifest.files.values()]:
-                future.result()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        jobs = [functools.partial(fetch, e) for e in entries]
+        _run(jobs, [e.size for e in entries], store, concurrency, "download")
         if local_dir.exists():
             local_dir.rmdir()
         os.replace(staging, local_dir)
