@@ -1,21 +1,22 @@
-"""The trainer's command line (torchrun) and the environment that identifies the pod.
+"""The trainer's command line (a torchrun line) and the environment that identifies the pod.
 
-One command shape for every job, single- or multi-node: torchrun's static rendezvous
-with pod 0 of the attempt's headless Service as master. Pod `i` of an Indexed Job is
-`<job>-<i>.<service>`, so the master address is known before any pod exists, and each
-pod's node rank is its completion index. A single node reaches itself the same way
+One command shape for every job, single- or multi-node, in torchrun's terms: static
+rendezvous with pod 0 of the attempt's headless Service as master. Pod `i` of an Indexed
+Job is `<job>-<i>.<service>`, so the master address is known before any pod exists, and
+each pod's node rank is its completion index. A single node reaches itself the same way
 (the Service publishes not-ready addresses), so there is no `--standalone` special case
 whose behaviour would differ from what multi-node jobs run.
 
-The command is exec form with Kubernetes `$(VAR)` expansion rather than `sh -c`:
-torchrun is PID 1 and receives SIGTERM itself (it forwards it to the workers, which
-checkpoint and exit EXIT_RETRIABLE); a shell would swallow the signal unless it traps
-and forwards it, and the image would need a shell at all.
+The program is `python -m ftjobs.trainer.launch` by default, not stock torchrun: torchrun
+exits 1 whenever a worker fails, whatever the worker's code, so the pod could never say
+EXIT_RETRIABLE or EXIT_PERMANENT, and it gives workers 30 s after SIGTERM whatever the
+grace period. The ftjobs launcher takes torchrun's flags (the ones rendered for both),
+keeps the workers' exit codes and forwards SIGTERM. `RenderSettings(launcher="torchrun")`
+renders stock torchrun, with its own extra flags.
 
-Exit codes: stock torchrun exits 1 when any worker fails, whatever the worker's code,
-so the Job's podFailurePolicy (failure.py) and the controller see EXIT_RETRIABLE and
-EXIT_PERMANENT only if the launcher propagates the worker's code. `RenderSettings.launcher`
-names the program; it takes torchrun's arguments so a propagating wrapper is a drop-in.
+Exec form with Kubernetes `$(VAR)` expansion rather than `sh -c`: the launcher is PID 1
+and receives SIGTERM itself (the trainer checkpoints and exits EXIT_RETRIABLE); a shell
+would swallow the signal unless it trapped and forwarded it, and needs to exist at all.
 """
 
 from typing import Any
@@ -24,6 +25,10 @@ from ftjobs.api.constants import CONFIG_FILE_NAME, CONFIG_MOUNT_DIR, LABEL_JOB, 
 from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.render.settings import RenderSettings
 
+LAUNCHERS: dict[str, tuple[str, ...]] = {
+    "ftjobs": ("python", "-m", "ftjobs.trainer.launch"),
+    "torchrun": ("torchrun",),
+}
 # Set by the Job controller on Indexed Jobs too; declared here so the `$(...)` expansion in
 # the command visibly refers to a variable of the container (the Job controller then
 # leaves an existing definition alone).
@@ -47,23 +52,24 @@ def command(
     namespace: str,
     settings: RenderSettings,
 ) -> list[str]:
-    """torchrun over `python -m ftjobs.trainer --config <mounted job.json>`."""
+    """The launcher over `python -m ftjobs.trainer --config <mounted job.json>`."""
     res = spec.resources
-    return [
-        *settings.launcher,
+    line = [
+        *LAUNCHERS[settings.launcher],
         f"--nnodes={res.nodes}",
         f"--nproc-per-node={res.procs_per_node}",
         f"--node-rank=$({COMPLETION_INDEX_ENV})",
         f"--master-addr={master_address(job_name, service, namespace)}",
         f"--master-port={MASTER_PORT}",
-        f"--rdzv-conf=timeout={settings.rendezvous_timeout_seconds}",
-        # Restarts are whole-gang and resume from a checkpoint: the controller owns them.
-        "--max-restarts=0",
-        "--module",
-        TRAINER_MODULE,
-        "--config",
-        CONFIG_PATH,
     ]
+    if settings.launcher == "torchrun":
+        line += [
+            f"--rdzv-conf=timeout={settings.rendezvous_timeout_seconds}",
+            # Restarts are whole-gang and resume from a checkpoint: the controller owns them.
+            "--max-restarts=0",
+        ]
+    # `-m` (not `--module`): the spelling both launchers accept. The rest is the trainer's.
+    return [*line, "-m", TRAINER_MODULE, "--config", CONFIG_PATH]
 
 
 def _field(path: str) -> dict[str, Any]:
@@ -80,6 +86,8 @@ def identity_env() -> list[dict[str, Any]]:
         {"name": "FTJOBS_JOB_NAME", "valueFrom": _field(f"metadata.labels['{LABEL_JOB}']")},
         {"name": "FTJOBS_NAMESPACE", "valueFrom": _field("metadata.namespace")},
         {"name": "POD_NAME", "valueFrom": _field("metadata.name")},
+        # Rank 0 publishes progress in the FineTuneJob's status (what the Role allows).
+        {"name": "FTJOBS_REPORT_STATUS", "value": "1"},
     ]
 
 
@@ -103,7 +111,7 @@ def cpu_cores(quantity: str) -> float | None:
 
 
 def threads_per_process(spec: FineTuneJobSpec) -> int:
-    """torchrun sets OMP_NUM_THREADS=1 when unset: CPU training would use one core per rank."""
+    """The pod's CPUs shared by its processes (torchrun would set OMP_NUM_THREADS=1)."""
     cores = cpu_cores(spec.resources.cpu)
     if cores is None:
         return 1
@@ -113,12 +121,17 @@ def threads_per_process(spec: FineTuneJobSpec) -> int:
 def runtime_env(
     spec: FineTuneJobSpec, *, scratch_dir: str, settings: RenderSettings
 ) -> list[dict[str, Any]]:
-    """Process settings: graceful shutdown, and a trainer on a read-only root filesystem."""
-    env = [
+    """Process settings: threads, graceful shutdown, a read-only root filesystem."""
+    env: list[dict[str, Any]] = [
+        {"name": "OMP_NUM_THREADS", "value": str(threads_per_process(spec))},
+    ]
+    if settings.launcher == "torchrun":
         # An environment variable rather than --shutdown-timeout: torch releases without
         # the flag would refuse the command line; they ignore the variable.
-        {"name": "TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "value": str(shutdown_timeout(settings))},
-        {"name": "OMP_NUM_THREADS", "value": str(threads_per_process(spec))},
+        env.append(
+            {"name": "TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "value": str(shutdown_timeout(settings))}
+        )
+    env += [
         # uid 1000 may have no home directory in the image; caches (torch extensions,
         # triton kernels) go under HOME / XDG_CACHE_HOME.
         {"name": "HOME", "value": "/tmp"},

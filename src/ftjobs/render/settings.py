@@ -1,6 +1,7 @@
 """Controller-wide rendering settings: what a cluster operator chooses, not the job's author."""
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ftjobs.api.constants import DEFAULT_IMAGE
 
@@ -21,12 +22,13 @@ class RenderSettings:
     gpu_tolerations: bool = True
     # Time between SIGTERM and SIGKILL: the trainer checkpoints and exits EXIT_RETRIABLE.
     termination_grace_seconds: int = 120
-    # The program that spreads the trainer over the pod's processes and the job's nodes; it
-    # receives torchrun's arguments. Kept configurable because stock torchrun exits 1 when a
-    # worker fails, whatever the worker's exit code (see launch.py).
-    launcher: tuple[str, ...] = ("torchrun",)
-    # How long ranks wait for pod 0's rendezvous store. torchrun's default (600 s) is short
-    # when nodes pull a multi-GB image at different speeds.
+    # The program that starts the node's trainer processes (launch.py): "ftjobs" is
+    # `python -m ftjobs.trainer.launch`, which keeps the workers' exit codes (the
+    # podFailurePolicy and the controller classify failures by them); "torchrun" is stock
+    # torchrun, which exits 1 whenever a worker fails.
+    launcher: Literal["ftjobs", "torchrun"] = "ftjobs"
+    # torchrun only: how long ranks wait for pod 0's rendezvous store. torchrun's default
+    # (600 s) is short when nodes pull a multi-GB image at different speeds.
     rendezvous_timeout_seconds: int = 1800
     # Restricted pod security. The root filesystem is read-only; /tmp, /scratch and caches
     # are emptyDirs. An image that must write elsewhere can turn it off.

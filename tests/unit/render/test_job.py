@@ -24,25 +24,40 @@ def test_one_pod_per_node_and_one_process_per_gpu(nodes: int, gpus: int, procs: 
     assert arg(command, "--nproc-per-node") == str(procs)
 
 
-def test_torchrun_line_runs_the_trainer_module_with_the_mounted_config() -> None:
+def test_the_launch_line_runs_the_trainer_module_with_the_mounted_config() -> None:
     objects = render(make_job("llm").nodes(4).gpus(8), attempt=2)
     command = container(objects)["command"]
-    assert command[0] == "torchrun"
+    # The exit-code-preserving launcher by default (stock torchrun exits 1 on any failure).
+    assert command[:3] == ["python", "-m", "ftjobs.trainer.launch"]
     assert arg(command, "--node-rank") == "$(JOB_COMPLETION_INDEX)"
     assert arg(command, "--master-addr") == f"llm-2-0.llm-2.{NAMESPACE}.svc"
     assert arg(command, "--master-port") == str(c.MASTER_PORT) == "29500"
-    # The controller restarts the whole gang; torchrun must not restart workers itself.
-    assert arg(command, "--max-restarts") == "0"
     # Everything after the module is the trainer's own argv.
-    module_at = command.index("--module")
+    module_at = command.index("-m", 3)
     assert command[module_at + 1 :] == [
         "ftjobs.trainer",
         "--config",
         f"{c.CONFIG_MOUNT_DIR}/{c.CONFIG_FILE_NAME}",
     ]
-    # Exec form: no shell between the kubelet's SIGTERM and torchrun.
+    # Exec form: no shell between the kubelet's SIGTERM and the launcher.
     assert "sh" not in command[0] and "-c" not in command
     assert "args" not in container(objects)
+    # torchrun's own flags would reach the trainer's argv through this launcher.
+    assert not any(a.startswith(("--max-restarts", "--rdzv")) for a in command)
+    assert "TORCH_ELASTIC_SHUTDOWN_TIMEOUT" not in env(objects)
+
+
+def test_stock_torchrun_gets_the_same_line_plus_its_own_flags() -> None:
+    ours = container(render(make_job("llm").nodes(2)))["command"]
+    objects = render(make_job("llm").nodes(2), settings=RenderSettings(launcher="torchrun"))
+    theirs = container(objects)["command"]
+    assert theirs[0] == "torchrun"
+    # The controller restarts the whole gang; torchrun must not restart workers itself.
+    assert arg(theirs, "--max-restarts") == "0"
+    assert arg(theirs, "--rdzv-conf") == "timeout=1800"
+    extra = {"--max-restarts=0", "--rdzv-conf=timeout=1800"}
+    assert [a for a in theirs[1:] if a not in extra] == ours[3:]
+    assert env(objects)["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"]["value"] == "110"
 
 
 def test_the_node_rank_variable_is_the_completion_index() -> None:
@@ -65,16 +80,6 @@ def test_master_address_is_pod_zero_of_the_headless_service() -> None:
     assert [p["port"] for p in svc["spec"]["ports"]] == [c.MASTER_PORT]
     host = f"{job['metadata']['name']}-0.{svc['metadata']['name']}.{NAMESPACE}.svc"
     assert arg(pod["spec"]["containers"][0]["command"], "--master-addr") == host
-
-
-def test_a_custom_launcher_keeps_torchruns_arguments() -> None:
-    launcher = ("python", "-m", "ftjobs.trainer.launch")
-    command = container(render(make_job("llm"), settings=RenderSettings(launcher=launcher)))[
-        "command"
-    ]
-    assert tuple(command[:3]) == launcher
-    default = container(render(make_job("llm")))["command"]
-    assert command[3:] == default[1:]
 
 
 def test_pod_failure_policy_uses_the_trainers_exit_codes() -> None:
@@ -133,6 +138,7 @@ def test_pod_identity_and_termination() -> None:
         f"metadata.labels['{c.LABEL_JOB}']"
     )
     assert variables["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert variables["FTJOBS_REPORT_STATUS"]["value"] == "1"
 
 
 def test_image_from_the_spec_else_the_settings() -> None:
@@ -148,8 +154,7 @@ def test_the_command_reads_as_a_shell_line() -> None:
     # What an operator would paste into a pod's shell to reproduce rank 1.
     line = shlex.join(container(render(make_job("llm").nodes(2).gpus(8)))["command"])
     assert line == (
-        "torchrun --nnodes=2 --nproc-per-node=8 '--node-rank=$(JOB_COMPLETION_INDEX)' "
-        "--master-addr=llm-1-0.llm-1.ml.svc --master-port=29500 --rdzv-conf=timeout=1800 "
-        "--max-restarts=0 "
-        "--module ftjobs.trainer --config /etc/ftjobs/job.json"
+        "python -m ftjobs.trainer.launch --nnodes=2 --nproc-per-node=8 "
+        "'--node-rank=$(JOB_COMPLETION_INDEX)' --master-addr=llm-1-0.llm-1.ml.svc "
+        "--master-port=29500 -m ftjobs.trainer --config /etc/ftjobs/job.json"
     )
