@@ -35,9 +35,11 @@ from ftjobs.storage import (
     StorageError,
     TransferSettings,
     datasets_storage_options,
+    download_dir,
     open_store,
     read_jsonl,
     step_dir,
+    upload_dir,
 )
 
 MiB = 1024 * 1024
@@ -175,6 +177,33 @@ def test_checkpoint_commit_latest_fetch_retention(job: ObjectStore, tmp_path: Pa
     out = cps.fetch(300, tmp_path / "restored")
     for rel in ("client_state.json", "mp_rank_00_model_states.pt", "zero/optim_states.pt"):
         assert (out / rel).read_bytes() == (tmp_path / "c300" / rel).read_bytes()
+
+
+def test_checkpoint_with_multipart_and_small_files_roundtrips(
+    s3_env: dict[str, str], bucket: str, raw: Any, tmp_path: Path
+) -> None:
+    # Big files take the multipart path one at a time while small ones share the pool.
+    settings = TransferSettings(multipart_threshold=5 * MiB, chunk_size=5 * MiB, max_concurrency=3)
+    store = open_store(f"s3://{bucket}/job", transfer=settings)
+    local = write_checkpoint(tmp_path / "c1", 1)
+    (local / "big-a.pt").write_bytes(os.urandom(11 * MiB))
+    (local / "big-b.pt").write_bytes(os.urandom(6 * MiB))
+    files = {
+        p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()
+    }
+    total = sum(len(data) for data in files.values())
+
+    seen: list[tuple[str, int, int]] = []
+    upload_dir(store, local, "model", concurrency=2, progress=lambda *a: seen.append(a))
+    assert sorted(rel for rel, _, _ in seen) == sorted(files)
+    assert seen[-1][1:] == (total, total)
+    etag = raw.head_object(Bucket=bucket, Key="job/model/big-a.pt")["ETag"]
+    assert etag.strip('"').endswith("-3"), etag
+
+    manifest = download_dir(store, "model", tmp_path / "restored", concurrency=2)
+    assert manifest.total_size == total
+    restored = tmp_path / "restored"
+    assert {rel: (restored / rel).read_bytes() for rel in files} == files
 
 
 def test_a_checkpoint_without_manifest_is_skipped(job: ObjectStore, tmp_path: Path) -> None:
