@@ -11,7 +11,7 @@ The program is `python -m ftjobs.trainer.launch` by default, not stock torchrun:
 exits 1 whenever a worker fails, whatever the worker's code, so the pod could never say
 EXIT_RETRIABLE or EXIT_PERMANENT, and it gives workers 30 s after SIGTERM whatever the
 grace period. The ftjobs launcher takes torchrun's flags (the ones rendered for both),
-keeps the workers' exit codes and forwards SIGTERM. `RenderSettings(launcher="torchrun")`
+keeps the workers' exit codes and forwards SIGTERM. `RenderSettings(launcher=("torchrun",))`
 renders stock torchrun, with its own extra flags.
 
 Exec form with Kubernetes `$(VAR)` expansion rather than `sh -c`: the launcher is PID 1
@@ -25,10 +25,6 @@ from ftjobs.api.constants import CONFIG_FILE_NAME, CONFIG_MOUNT_DIR, LABEL_JOB, 
 from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.render.settings import RenderSettings
 
-LAUNCHERS: dict[str, tuple[str, ...]] = {
-    "ftjobs": ("python", "-m", "ftjobs.trainer.launch"),
-    "torchrun": ("torchrun",),
-}
 # Set by the Job controller on Indexed Jobs too; declared here so the `$(...)` expansion in
 # the command visibly refers to a variable of the container (the Job controller then
 # leaves an existing definition alone).
@@ -44,6 +40,12 @@ def master_address(job_name: str, service: str, namespace: str) -> str:
     return f"{job_name}-0.{service}.{namespace}.svc"
 
 
+def is_torchrun(settings: RenderSettings) -> bool:
+    """Stock torchrun (`torchrun ...` or `python -m torch.distributed.run ...`)?"""
+    argv = settings.launcher
+    return argv[0].rsplit("/", 1)[-1] == "torchrun" or "torch.distributed.run" in argv
+
+
 def command(
     spec: FineTuneJobSpec,
     *,
@@ -55,14 +57,14 @@ def command(
     """The launcher over `python -m ftjobs.trainer --config <mounted job.json>`."""
     res = spec.resources
     line = [
-        *LAUNCHERS[settings.launcher],
+        *settings.launcher,
         f"--nnodes={res.nodes}",
         f"--nproc-per-node={res.procs_per_node}",
         f"--node-rank=$({COMPLETION_INDEX_ENV})",
         f"--master-addr={master_address(job_name, service, namespace)}",
         f"--master-port={MASTER_PORT}",
     ]
-    if settings.launcher == "torchrun":
+    if is_torchrun(settings):
         line += [
             f"--rdzv-conf=timeout={settings.rendezvous_timeout_seconds}",
             # Restarts are whole-gang and resume from a checkpoint: the controller owns them.
@@ -125,7 +127,7 @@ def runtime_env(
     env: list[dict[str, Any]] = [
         {"name": "OMP_NUM_THREADS", "value": str(threads_per_process(spec))},
     ]
-    if settings.launcher == "torchrun":
+    if is_torchrun(settings):
         # An environment variable rather than --shutdown-timeout: torch releases without
         # the flag would refuse the command line; they ignore the variable.
         env.append(

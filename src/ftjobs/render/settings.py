@@ -1,7 +1,6 @@
 """Controller-wide rendering settings: what a cluster operator chooses, not the job's author."""
 
 from dataclasses import dataclass
-from typing import Literal
 
 from ftjobs.api.constants import DEFAULT_IMAGE
 
@@ -22,11 +21,11 @@ class RenderSettings:
     gpu_tolerations: bool = True
     # Time between SIGTERM and SIGKILL: the trainer checkpoints and exits EXIT_RETRIABLE.
     termination_grace_seconds: int = 120
-    # The program that starts the node's trainer processes (launch.py): "ftjobs" is
-    # `python -m ftjobs.trainer.launch`, which keeps the workers' exit codes (the
-    # podFailurePolicy and the controller classify failures by them); "torchrun" is stock
-    # torchrun, which exits 1 whenever a worker fails.
-    launcher: Literal["ftjobs", "torchrun"] = "ftjobs"
+    # The program (argv prefix) that starts the node's trainer processes; it takes
+    # torchrun's flags (launch.py). The default, `python -m ftjobs.trainer.launch`, keeps
+    # the workers' exit codes, which the podFailurePolicy and the controller classify
+    # failures by; stock ("torchrun",) exits 1 whenever a worker fails.
+    launcher: tuple[str, ...] = ("python", "-m", "ftjobs.trainer.launch")
     # torchrun only: how long ranks wait for pod 0's rendezvous store. torchrun's default
     # (600 s) is short when nodes pull a multi-GB image at different speeds.
     rendezvous_timeout_seconds: int = 1800

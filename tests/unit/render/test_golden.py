@@ -109,10 +109,10 @@ CASES: dict[str, Case] = {
         .scheduler("volcano")
         .credentials("s3-credentials"),
     ),
-    # Stock torchrun as the launcher (RenderSettings(launcher="torchrun")), 2 x 8 GPUs.
+    # Stock torchrun as the launcher (RenderSettings(launcher=("torchrun",))), 2 x 8 GPUs.
     "torchrun-launcher": Case(
         make_job("stock-torchrun").nodes(2).gpus(8).zero(3).bf16().cpu("64").memory("512Gi"),
-        settings=RenderSettings(launcher="torchrun", termination_grace_seconds=300),
+        settings=RenderSettings(launcher=("torchrun",), termination_grace_seconds=300),
     ),
 }
 

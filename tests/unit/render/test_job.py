@@ -49,7 +49,7 @@ def test_the_launch_line_runs_the_trainer_module_with_the_mounted_config() -> No
 
 def test_stock_torchrun_gets_the_same_line_plus_its_own_flags() -> None:
     ours = container(render(make_job("llm").nodes(2)))["command"]
-    objects = render(make_job("llm").nodes(2), settings=RenderSettings(launcher="torchrun"))
+    objects = render(make_job("llm").nodes(2), settings=RenderSettings(launcher=("torchrun",)))
     theirs = container(objects)["command"]
     assert theirs[0] == "torchrun"
     # The controller restarts the whole gang; torchrun must not restart workers itself.
@@ -58,6 +58,14 @@ def test_stock_torchrun_gets_the_same_line_plus_its_own_flags() -> None:
     extra = {"--max-restarts=0", "--rdzv-conf=timeout=1800"}
     assert [a for a in theirs[1:] if a not in extra] == ours[3:]
     assert env(objects)["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"]["value"] == "110"
+    module = RenderSettings(launcher=("python3", "-m", "torch.distributed.run"))
+    assert arg(container(render(make_job("llm"), settings=module))["command"], "--max-restarts")
+    assert command_of(RenderSettings(launcher=("/opt/conda/bin/torchrun",)))[1:] == theirs[1:]
+
+
+def command_of(settings: RenderSettings) -> list[str]:
+    command: list[str] = container(render(make_job("llm").nodes(2), settings=settings))["command"]
+    return command
 
 
 def test_the_node_rank_variable_is_the_completion_index() -> None:

@@ -2,7 +2,7 @@
 
 Parsed, after the kubelet's $(JOB_COMPLETION_INDEX) expansion, by the programs themselves
 (no process is started): torch's own torchrun parser and launch-config builder for
-`launcher="torchrun"`, and ftjobs.trainer.launch's parser for the default launcher.
+`launcher=("torchrun",)`, and ftjobs.trainer.launch's parser for the default launcher.
 """
 
 from typing import Any
@@ -17,7 +17,7 @@ from tests.builders import make_job
 from tests.unit.render.helpers import NAMESPACE, container, render
 
 GRACE = RenderSettings().termination_grace_seconds
-TORCHRUN = RenderSettings(launcher="torchrun")
+TORCHRUN = RenderSettings(launcher=("torchrun",))
 
 
 def launch_config(
@@ -57,7 +57,7 @@ def test_torchrun_accepts_the_command(
 
 
 def test_shutdown_timeout_follows_the_grace_period(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = RenderSettings(launcher="torchrun", termination_grace_seconds=600)
+    settings = RenderSettings(launcher=("torchrun",), termination_grace_seconds=600)
     config, _, _ = launch_config(
         container(render(make_job("llm"), settings=settings)), 0, monkeypatch
     )
