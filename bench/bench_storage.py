@@ -96,7 +96,7 @@ def raw_client(endpoint: str, settings: TransferSettings) -> Any:
         "s3",
         endpoint_url=endpoint,
         config=Config(
-            retries={"max_attempts": settings.max_attempts, "mode": settings.retry_mode},
+            retries={"total_max_attempts": settings.max_attempts, "mode": settings.retry_mode},
             max_pool_connections=max(32, 2 * settings.max_concurrency),
             s3={"addressing_style": "path"},
             request_checksum_calculation="when_required",

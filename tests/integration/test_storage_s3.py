@@ -250,17 +250,23 @@ def test_network_failure_reaches_the_training_thread(
     s3_env: dict[str, str], bucket: str, tmp_path: Path
 ) -> None:
     # A real refused connection (nothing listens on port 9): the stand-in for a network
-    # failure mid-upload. Two attempts keep botocore's backoff short.
+    # failure mid-upload. Three attempts keep botocore's backoff short.
     store = open_store(
         f"s3://{bucket}/job",
         endpoint="http://127.0.0.1:9",
-        transfer=TransferSettings(max_attempts=2),
+        transfer=TransferSettings(max_attempts=3),
+    )
+    attempts: list[str] = []
+    store._s3.meta.events.register(  # type: ignore[attr-defined]
+        "before-send.s3", lambda **kw: attempts.append(kw["request"].url)
     )
     uploader = BackgroundUploader(CheckpointStore(store.child("checkpoints"), keep=1))
     uploader.submit(1, write_checkpoint(tmp_path / "c1", 1))
     with pytest.raises(StorageError, match=rf"s3://{bucket}/job/checkpoints/step-000000001/"):
         uploader.wait(timeout=60)
     assert (tmp_path / "c1").exists()  # kept: nothing was committed
+    # The first request (the listing) was retried to the limit, then the upload stopped.
+    assert len(attempts) == 3 and len(set(attempts)) == 1, attempts
 
 
 def _assert_no_secrets(texts: list[str], env: dict[str, str]) -> None:

@@ -23,7 +23,8 @@ MiB = 1024 * 1024
 class TransferSettings:
     """How big objects move to and from S3. Files from `multipart_threshold` bytes up go
     in parts of `chunk_size` (grown automatically past 9,000 parts), `max_concurrency`
-    at a time; botocore retries each request up to `max_attempts` times with backoff."""
+    at a time; botocore makes up to `max_attempts` attempts per request (the first one
+    included), with exponential backoff and jitter between them."""
 
     multipart_threshold: int = 16 * MiB
     chunk_size: int = 16 * MiB

@@ -45,7 +45,7 @@ def datasets_storage_options(
     options: dict[str, Any] = {
         "client_kwargs": {"region_name": resolve_region(region)},
         "config_kwargs": {
-            "retries": {"max_attempts": 10, "mode": "standard"},
+            "retries": {"total_max_attempts": 10, "mode": "standard"},
             # Same reason as the boto3 client: S3-compatible servers want path style.
             "s3": {"addressing_style": "path" if resolved else "auto"},
         },

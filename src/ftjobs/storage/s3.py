@@ -52,7 +52,8 @@ def make_client(endpoint: str | None, region: str, settings: TransferSettings) -
     """A boto3 S3 client with ftjobs' settings; credentials from boto3's default chain."""
     config = Config(
         region_name=region,
-        retries={"max_attempts": settings.max_attempts, "mode": settings.retry_mode},
+        # total_max_attempts counts the first try; botocore's "max_attempts" would not.
+        retries={"total_max_attempts": settings.max_attempts, "mode": settings.retry_mode},
         connect_timeout=10,
         read_timeout=120,
         # upload_dir runs file uploads and multipart workers side by side; a pool
@@ -167,12 +168,12 @@ class S3Store:
             Path(tmp).unlink(missing_ok=True)
 
     def exists(self, key: str) -> bool:
+        # HEAD answers carry no body, so a missing bucket also reads as a bare 404 here;
+        # the next get/put/list names it (NoSuchBucket).
         try:
             with self._errors("head", key):
                 self._s3.head_object(Bucket=self.bucket, Key=self._key(key))
-        except NotFound as e:
-            if e.code == "NoSuchBucket":
-                raise
+        except NotFound:
             return False
         return True
 

@@ -44,7 +44,7 @@ def test_storage_options_are_a_fresh_dict_each_call(monkeypatch: pytest.MonkeyPa
     expected = {
         "client_kwargs": {"endpoint_url": "http://s3:9000", "region_name": "eu-west-1"},
         "config_kwargs": {
-            "retries": {"max_attempts": 10, "mode": "standard"},
+            "retries": {"total_max_attempts": 10, "mode": "standard"},
             "s3": {"addressing_style": "path"},
         },
         "key": "AKIDEXAMPLEKEY",
@@ -54,7 +54,7 @@ def test_storage_options_are_a_fresh_dict_each_call(monkeypatch: pytest.MonkeyPa
     # What datasets does to the dict it is given: pop and mutate nested values.
     first.pop("key")
     first["client_kwargs"]["endpoint_url"] = "mutated"
-    first["config_kwargs"]["retries"]["max_attempts"] = 0
+    first["config_kwargs"]["retries"]["total_max_attempts"] = 0
     assert datasets_storage_options("http://s3:9000", "eu-west-1") == expected
 
 
