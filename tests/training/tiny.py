@@ -92,7 +92,7 @@ def _bpe_tokenizer(*, seq2seq: bool, chat: bool) -> Any:
         tok.post_processor = processors.TemplateProcessing(
             single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)]
         )
-    wrapped = PreTrainedTokenizerFast(
+    wrapped = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tok,
         pad_token="<pad>",
         eos_token="</s>",

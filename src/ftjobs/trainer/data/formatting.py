@@ -58,7 +58,7 @@ class Record:
 
     def text(self, columns: tuple[str, ...]) -> str:
         # \x1f (unit separator) keeps ("a b", "c") and ("a", "b c") apart.
-        return "\x1f".join(str(self.values.get(c) or "") for c in columns)
+        return "\x1f".join(str(self.values[c] or "") for c in columns if c in self.values)
 
 
 def _as_text(value: Any) -> str:
@@ -106,7 +106,11 @@ class RowFormatter:
         if name not in row:
             known = ", ".join(sorted(row)) or "none"
             raise DataError(f"{where(uri, n, name)}: missing field (columns: {known})")
-        return row[name]
+        value = row[name]
+        # JSON/Parquet readers unify the schema: a key absent from one row reads as null.
+        if value is None:
+            raise DataError(f"{where(uri, n, name)}: missing field (null or absent in this row)")
+        return value
 
     def _text(self, row: dict[str, Any], name: str, uri: str, n: int) -> str:
         value = _as_text(self._get(row, name, uri, n))
@@ -129,6 +133,12 @@ class RowFormatter:
                 f"{where(uri, n)}: promptTemplate cannot format the row: {exc}"
             ) from exc
 
+    def input_text(self, rec: Record) -> str:
+        """The model input, for the split hash and the leakage check."""
+        if self.task == "causal-lm" and not rec.values["prompt"]:
+            return str(rec.values["response"])  # plain text: the text is the input
+        return rec.text(self.inputs)
+
     def uses_pair(self, first_row: dict[str, Any]) -> bool:
         """Pair classification when text_pair is configured or the data has a text_pair column."""
         return self.task == "sequence-classification" and (
@@ -150,9 +160,11 @@ class RowFormatter:
             if pair:
                 values["text_pair"] = self._text(row, fl["text_pair"] or "text_pair", uri, n)
             label = self._get(row, fl["label"] or "", uri, n)
-            if label is None or (isinstance(label, float) and math.isnan(label)):
+            if (isinstance(label, float) and math.isnan(label)) or (
+                isinstance(label, str) and not label.strip()
+            ):
                 raise DataError(f"{where(uri, n, fl['label'])}: missing label")
-            return Record(values, label)
+            return Record(values, label.strip() if isinstance(label, str) else label)
         if t == "causal-lm":
             response_field = fl["response"] or ("response" if "response" in row else None)
             if response_field is None:  # plain text: the whole text is the response

@@ -9,6 +9,8 @@ error messages and for the deterministic streaming filter.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -104,7 +106,10 @@ def resolve_files(uri: str, fmt: str, storage_options: StorageOptions) -> list[D
 def iter_rows(
     file: DataFile, storage_options: StorageOptions
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(1-based row number, row) for every row of one file, via a `datasets` streaming reader."""
+    """(1-based row number, row) for every row of one file, via a `datasets` streaming reader.
+
+    CSV cannot tell an empty cell from a missing one, so its empty cells read as "".
+    """
     import datasets
 
     kwargs: dict[str, Any] = {}
@@ -116,8 +121,35 @@ def iter_rows(
             _BUILDERS[file.format], data_files=[file.path], split="train", streaming=True, **kwargs
         )
         for row, record in enumerate(ds, start=1):
+            if file.format == "csv":
+                record = {k: "" if _is_null(v) else v for k, v in record.items()}
             yield row, record
     except DataError:
         raise
     except Exception as exc:
+        if file.format == "jsonl":
+            _raise_bad_json_line(file, storage_options)
         raise DataError(f"{where(file.uri, row + 1)}: cannot read {file.format}: {exc}") from exc
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _raise_bad_json_line(file: DataFile, storage_options: StorageOptions) -> None:
+    """Find the first line that is not a JSON object (the reader reports chunk positions)."""
+    import fsspec
+
+    opts = _options(file.uri, storage_options)
+    with fsspec.open(file.path, "rt", compression="infer", encoding="utf-8", **opts) as f:
+        row = 0
+        for line in f:
+            if not line.strip():
+                continue
+            row += 1
+            try:
+                value = json.loads(line)
+            except ValueError as exc:
+                raise DataError(f"{where(file.uri, row)}: invalid JSON: {exc}") from None
+            if not isinstance(value, dict):
+                raise DataError(f"{where(file.uri, row)}: not a JSON object")

@@ -136,7 +136,7 @@ class _Preparer:
                     seen.add(key)
                 if self.task == "sequence-classification":
                     out.labels_seen.add(rec.label)
-                input_text = rec.text(self.fmt.inputs)
+                input_text = self.fmt.input_text(rec)
                 split = self.split_of(input_text) if source == TRAIN else source
                 if split == TRAIN:
                     leak = self.leak_keys.get(digest(input_text))
@@ -175,7 +175,7 @@ class _Preparer:
                 rec = self.record(row, file, n)
                 if self.clean(rec) is not None or (idx, n) in scan.duplicates:
                     continue
-                input_text = rec.text(self.fmt.inputs)
+                input_text = self.fmt.input_text(rec)
                 if self.split_of(input_text) != TRAIN or digest(input_text) in self.leak_keys:
                     continue
                 yield self.fmt.finish(rec, list(labels) if labels else None, file.uri, n)
@@ -203,6 +203,13 @@ def _features(task: str, pair: bool) -> Any:
     return Features(cols)
 
 
+def _to_dataset(rows: list[dict[str, Any]], features: Any) -> Any:
+    """A map-style Dataset with the canonical columns, also when there are no rows."""
+    from datasets import Dataset
+
+    return Dataset.from_dict({c: [r[c] for r in rows] for c in features}, features=features)
+
+
 def prepare_data(
     spec: FineTuneJobSpec,
     *,
@@ -217,7 +224,7 @@ def prepare_data(
     `rank` of `world_size`; map-style train is returned whole (the engine samples it).
     Raises DataError naming the file, row and field of bad data.
     """
-    from datasets import Dataset, IterableDataset
+    from datasets import IterableDataset
 
     p = _Preparer(spec, storage_options)
     ds = p.ds
@@ -236,7 +243,7 @@ def prepare_data(
         if split in sources:
             given[split] = p.scan(sources[split], source=split)
             for kept in given[split].kept[split]:
-                p.leak_keys.setdefault(digest(kept.record.text(p.fmt.inputs)), split)
+                p.leak_keys.setdefault(digest(p.fmt.input_text(kept.record)), split)
     scan = p.scan(sources[TRAIN], source=TRAIN)
 
     labels: list[str] | None = None
@@ -261,7 +268,7 @@ def prepare_data(
                     f"it ({split}Ratio {p.ratios[split]}); add rows or raise the ratio"
                 )
             raise DataError(f"{where_from}: {split} split is empty after cleaning")
-        out[split] = Dataset.from_list(rows, features=features)
+        out[split] = _to_dataset(rows, features)
     stats[TRAIN] = scan.split_stats[TRAIN]
     if stats[TRAIN].rows == 0:
         raise DataError(
@@ -287,7 +294,7 @@ def prepare_data(
             train = split_dataset_by_node(train, rank=rank, world_size=world_size)
     else:
         rows, _ = rows_of(TRAIN)
-        train = Dataset.from_list(rows, features=features)
+        train = _to_dataset(rows, features)
 
     def name(raw: Any) -> str:
         return raw if isinstance(raw, str) or labels is None else labels[int(raw)]
