@@ -1,0 +1,356 @@
+"""The Helm chart and the kustomize base against the real API server.
+
+helm lint (values schema included), `helm template | kubectl apply --dry-run=server`,
+`helm install` (the Deployment and RBAC exist as rendered, its pods pass Pod Security
+"restricted"), the chart and manifests/base agree, the base applies with a server-side
+dry-run, and the controller runs with nothing but the chart's RBAC.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from ftjobs.controller.__main__ import parse_args
+from tests.e2e.harness import Api, ControllerProcess, ftj_manifest, install_crd, wait_for
+from tests.fixtures.controlplane import ensure_binaries
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "ftjobs"
+BASE = ROOT / "manifests" / "base"
+# Labels only Helm adds (release bookkeeping); everything else must match the base.
+HELM_ONLY_LABELS = {"helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/version"}
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    return str(ensure_binaries(("helm",))["helm"])
+
+
+def run(cmd: list[str], cluster: Any, *, input: str | None = None) -> str:
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, input=input, env=cluster.env(), timeout=180
+    )
+    assert proc.returncode == 0, f"{' '.join(cmd[:3])} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def template(helm: str, cluster: Any, release: str, namespace: str, *sets: str) -> str:
+    args = [helm, "template", release, str(CHART), "--namespace", namespace]
+    for s in sets:
+        args += ["--set", s]
+    return run(args, cluster)
+
+
+def docs(text: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def by_kind_name(objs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(o["kind"], o["metadata"]["name"]): o for o in objs}
+
+
+def controller_container(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    dep = next(o for o in objs if o["kind"] == "Deployment")
+    container: dict[str, Any] = dep["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+# --- offline-ish: lint and agreement ------------------------------------------------------
+
+
+def test_helm_lint_strict_and_values_schema(helm: str, cluster: Any) -> None:
+    out = run([helm, "lint", "--strict", str(CHART)], cluster)
+    assert "0 chart(s) failed" in out
+    bad = subprocess.run(
+        [helm, "lint", str(CHART), "--set", "replicaCount=-1", "--set", "nope=1"],
+        capture_output=True,
+        text=True,
+        env=cluster.env(),
+    )
+    assert bad.returncode != 0
+    assert "replicaCount" in bad.stdout + bad.stderr
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [(), ("watchNamespaces={team-a,team-b}", "leaderElection.enabled=false", "verbose=true")],
+    ids=["all-namespaces", "watch-namespaces"],
+)
+def test_rendered_args_are_the_controllers_flags(
+    helm: str, cluster: Any, sets: tuple[str, ...]
+) -> None:
+    container = controller_container(docs(template(helm, cluster, "ftjobs", "ops", *sets)))
+    assert container["command"] == ["python", "-m", "ftjobs.controller"]
+    args = parse_args(container["args"])  # the controller's own parser accepts them
+    if sets:
+        assert args.namespace == ["team-a", "team-b"] and not args.leader_elect
+    else:
+        assert args.all_namespaces and args.leader_elect and args.lease_namespace == "ops"
+    assert args.image == "ghcr.io/ftjobs/trainer:0.1.0"
+
+
+def test_s3_endpoint_value_reaches_the_controller(helm: str, cluster: Any) -> None:
+    """storage.endpoint/region become the controller's default for jobs that leave them
+    unset; the controller must accept the flags the chart passes."""
+    rendered = template(
+        helm,
+        cluster,
+        "ftjobs",
+        "ops",
+        "storage.endpoint=http://minio.storage:9000",
+        "storage.region=eu-west-1",
+    )
+    container = controller_container(docs(rendered))
+    assert "--s3-endpoint=http://minio.storage:9000" in container["args"]
+    parse_args(container["args"])
+
+
+def test_watch_namespace_mode_has_no_cluster_wide_job_rights(helm: str, cluster: Any) -> None:
+    objs = docs(template(helm, cluster, "ftjobs", "ops", "watchNamespaces={team-a,team-b}"))
+    roles = [o for o in objs if o["kind"] == "Role" and o["metadata"]["name"] == "ftjobs"]
+    assert {r["metadata"]["namespace"] for r in roles} == {"team-a", "team-b"}
+    cluster_roles = [o for o in objs if o["kind"] == "ClusterRole"]
+    for role in cluster_roles:
+        for rule in role["rules"]:
+            assert rule["apiGroups"] == ["apiextensions.k8s.io"], role["metadata"]["name"]
+            assert set(rule["verbs"]) <= {"get", "list", "watch"}
+
+
+def test_no_secret_access_anywhere(helm: str, cluster: Any) -> None:
+    for sets in [(), ("watchNamespaces={a}",)]:
+        for obj in docs(template(helm, cluster, "ftjobs", "ops", *sets)):
+            for rule in obj.get("rules") or []:
+                assert "secrets" not in rule["resources"], obj["metadata"]["name"]
+                assert "*" not in rule["resources"] and "*" not in rule["verbs"]
+
+
+def _strip(obj: dict[str, Any]) -> dict[str, Any]:
+    """Drop Helm's bookkeeping labels and the kustomize-added part-of label's origin."""
+    obj = yaml.safe_load(yaml.safe_dump(obj))
+    for meta in (obj["metadata"], obj.get("spec", {}).get("template", {}).get("metadata", {})):
+        labels = meta.get("labels") or {}
+        for key in HELM_ONLY_LABELS:
+            labels.pop(key, None)
+    return obj
+
+
+def test_kustomize_base_agrees_with_the_chart(helm: str, cluster: Any) -> None:
+    chart = by_kind_name(
+        [_strip(o) for o in docs(template(helm, cluster, "ftjobs", "ftjobs-system"))]
+    )
+    base = by_kind_name(
+        [_strip(o) for o in docs(run([str(cluster.bins["kubectl"]), "kustomize", str(BASE)], cluster))]
+    )
+    crd = ("CustomResourceDefinition", "finetunejobs.ftjobs.dev")
+    assert crd in base
+    assert set(base) - {crd, ("Namespace", "ftjobs-system")} == set(chart)
+    for key, obj in chart.items():
+        other = base[key]
+        for field in ("rules", "roleRef", "subjects"):
+            assert obj.get(field) == other.get(field), f"{key} {field}"
+    c_dep, b_dep = chart[("Deployment", "ftjobs")], base[("Deployment", "ftjobs")]
+    assert c_dep["spec"] == b_dep["spec"]
+    c_svc, b_svc = chart[("Service", "ftjobs-metrics")], base[("Service", "ftjobs-metrics")]
+    assert c_svc["spec"] == b_svc["spec"]
+    assert set(base[crd].keys()) >= {"spec"}
+
+
+# --- against the API server ---------------------------------------------------------------
+
+
+def test_helm_template_applies_with_server_dry_run(helm: str, cluster: Any, namespace: str) -> None:
+    for sets in [(), (f"watchNamespaces={{{namespace}}}",)]:
+        rendered = run(
+            [
+                helm,
+                "template",
+                f"dry-{uuid.uuid4().hex[:5]}",
+                str(CHART),
+                "--include-crds",
+                "--namespace",
+                namespace,
+                *[a for s in sets for a in ("--set", s)],
+            ],
+            cluster,
+        )
+        out = run(
+            [
+                str(cluster.bins["kubectl"]),
+                "--kubeconfig",
+                cluster.kubeconfig,
+                "apply",
+                "--dry-run=server",
+                "-n",
+                namespace,
+                "-f",
+                "-",
+            ],
+            cluster,
+            input=rendered,
+        )
+        assert "deployment.apps/" in out and "(server dry run)" in out
+
+
+def test_kustomize_base_applies_with_server_dry_run(cluster: Any) -> None:
+    kubectl = str(cluster.bins["kubectl"])
+    created = cluster.kubectl("get", "namespace", "ftjobs-system").returncode != 0
+    if created:
+        # Objects inside a namespace that a dry-run only pretends to create cannot be
+        # checked; the namespace itself is then applied as an update (dry run too).
+        cluster.kubectl("create", "namespace", "ftjobs-system", check=True)
+    try:
+        out = run(
+            [
+                kubectl,
+                "--kubeconfig",
+                cluster.kubeconfig,
+                "apply",
+                "--dry-run=server",
+                "--server-side",
+                "--force-conflicts",
+                "-k",
+                str(BASE),
+            ],
+            cluster,
+        )
+        for kind in ("customresourcedefinition", "clusterrole", "deployment", "service"):
+            assert kind in out, out
+    finally:
+        if created:
+            cluster.kubectl("delete", "namespace", "ftjobs-system", "--wait=false")
+
+
+@pytest.fixture
+def release(helm: str, cluster: Any, namespace: str) -> Iterator[tuple[str, str]]:
+    """The chart installed into a fresh namespace that enforces Pod Security "restricted"."""
+    cluster.kubectl(
+        "label",
+        "namespace",
+        namespace,
+        "pod-security.kubernetes.io/enforce=restricted",
+        check=True,
+    )
+    name = f"ftjobs-{namespace[-8:]}"
+    run(
+        [
+            helm,
+            "install",
+            name,
+            str(CHART),
+            "--namespace",
+            namespace,
+            "--kubeconfig",
+            cluster.kubeconfig,
+            "--set",
+            f"watchNamespaces={{{namespace}}}",
+            "--wait=false",
+        ],
+        cluster,
+    )
+    try:
+        yield name, namespace
+    finally:
+        subprocess.run(
+            [helm, "uninstall", name, "--namespace", namespace, "--kubeconfig", cluster.kubeconfig],
+            capture_output=True,
+            env=cluster.env(),
+        )
+
+
+def test_helm_install_creates_deployment_and_rbac_as_rendered(
+    helm: str, cluster: Any, k8s_api: Any, release: tuple[str, str]
+) -> None:
+    name, namespace = release
+    rendered = by_kind_name(
+        docs(template(helm, cluster, name, namespace, f"watchNamespaces={{{namespace}}}"))
+    )
+    apps = client.AppsV1Api(k8s_api)
+    rbac = client.RbacAuthorizationV1Api(k8s_api)
+    dep = apps.read_namespaced_deployment(name, namespace)
+    want = rendered[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]
+    got = k8s_api.sanitize_for_serialization(dep.spec.template.spec.containers[0])
+    for key in ("image", "command", "args", "ports", "securityContext", "resources"):
+        assert got[key] == want[key], key
+    role = k8s_api.sanitize_for_serialization(rbac.read_namespaced_role(name, namespace))
+    assert role["rules"] == rendered[("Role", name)]["rules"]
+    binding = rbac.read_namespaced_role_binding(name, namespace)
+    assert binding.subjects[0].name == name
+    lease_role = rbac.read_namespaced_role(f"{name}-leader-election", namespace)
+    assert lease_role.rules[0].resources == ["leases"]
+    crd_view = rbac.read_cluster_role(f"{name}-crd-view")
+    assert crd_view.rules[0].resources == ["customresourcedefinitions"]
+    # The ReplicaSet's pod passes admission in a namespace enforcing "restricted".
+    core = client.CoreV1Api(k8s_api)
+    selector = f"app.kubernetes.io/instance={name}"
+    wait_for(
+        "the controller pod to be admitted",
+        lambda: core.list_namespaced_pod(namespace, label_selector=selector).items,
+        60,
+    )
+
+
+def test_controller_runs_with_only_the_charts_rbac(cluster: Any, release: tuple[str, str]) -> None:
+    """The controller, authenticated as the chart's ServiceAccount, drives a job from
+    creation to Succeeded: the least-privilege rules are enough."""
+    name, namespace = release
+    install_crd(cluster)
+    token = run(
+        [
+            str(cluster.bins["kubectl"]),
+            "--kubeconfig",
+            cluster.kubeconfig,
+            "create",
+            "token",
+            name,
+            "-n",
+            namespace,
+            "--duration=1h",
+        ],
+        cluster,
+    ).strip()
+    admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    server = admin["clusters"][0]["cluster"]
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": server}],
+        "users": [{"name": "sa", "user": {"token": token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "sa"}}],
+        "current-context": "sa",
+    }
+    path = Path(tempfile.mkdtemp()) / "sa.kubeconfig"
+    path.write_text(yaml.safe_dump(kubeconfig))
+    proc = ControllerProcess(
+        str(path),
+        "--namespace",
+        namespace,
+        "--lease-namespace",
+        namespace,
+        "--lease-name",
+        name,
+        "--lease-duration",
+        "4",
+        "--lease-renew",
+        "1",
+        name="chart-rbac",
+    ).start()
+    try:
+        wait_for("the controller to lead", lambda: '"leading"' in proc.logs(), 60)
+        api = Api(cluster.kubeconfig)
+        api.create_ftj(ftj_manifest("rbac-ok", namespace))
+        api.wait_phase(namespace, "rbac-ok", "Running", timeout=60)
+        for pod in api.running_pods(namespace, "rbac-ok", 1, 1):
+            cluster.pod_exit(pod["metadata"]["name"], namespace, 0)
+        api.wait_phase(namespace, "rbac-ok", "Succeeded", timeout=60)
+        assert "forbidden" not in proc.logs().lower(), proc.logs()[-3000:]
+    finally:
+        proc.stop()
