@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import boto3.exceptions
 import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
@@ -37,15 +38,17 @@ def transfer_config(settings: TransferSettings, size: int | None = None) -> Tran
     chunk = settings.chunk_size
     if size is not None:
         chunk = max(chunk, math.ceil(size / _MAX_PARTS))
-    return TransferConfig(
+    config = TransferConfig(
         multipart_threshold=settings.multipart_threshold,
         multipart_chunksize=chunk,
         max_concurrency=settings.max_concurrency,
-        # Parts read from a stream are buffered in memory; one buffer per worker bounds
-        # the memory of an upload to max_concurrency * chunk.
-        max_io_queue=settings.max_concurrency,
         use_threads=True,
     )
+    # Uploads read their parts from a stream (to hash them) into memory; one buffer per
+    # worker bounds an upload's memory to max_concurrency * chunk. (An s3transfer setting
+    # that boto3's constructor does not take.)
+    config.max_in_memory_upload_chunks = settings.max_concurrency
+    return config
 
 
 def make_client(endpoint: str | None, region: str, settings: TransferSettings) -> Any:

@@ -31,3 +31,7 @@ def test_client_retries_with_backoff_and_path_style_for_custom_endpoints() -> No
     aws = make_client(None, "us-east-1", TransferSettings(retry_mode="adaptive"))
     assert aws.meta.config.retries["mode"] == "adaptive"
     assert aws.meta.config.s3 == {"addressing_style": "auto"}
+
+
+def test_buffered_parts_are_bounded_by_the_concurrency() -> None:
+    assert transfer_config(TransferSettings(max_concurrency=3)).max_in_memory_upload_chunks == 3
