@@ -1,0 +1,105 @@
+"""`ftjobs run FILE`: fine-tune locally with the same trainer a cluster pod runs.
+
+A rich progress bar follows the job's progress.jsonl (step/total, loss, ETA); at the end a
+table compares the base model with the fine-tuned one on the test split. The exit code
+is the trainer's: 0, 75 (retriable: interrupted) or 78 (permanent: bad spec/data/model).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ftjobs.api.validation import SpecError
+from ftjobs.cli.output import err, out, print_spec_error
+from ftjobs.sdk.local import LocalResult, local_config, run_local
+from ftjobs.sdk.spec import load_job
+
+
+def run(
+    file: Annotated[str, typer.Argument(help="FineTuneJob YAML file.")],
+    nproc: Annotated[int, typer.Option("--nproc", min=1, help="Processes per node.")] = 1,
+    nnodes_sim: Annotated[
+        int, typer.Option("--nnodes-sim", min=1, help="Nodes to simulate on 127.0.0.1.")
+    ] = 1,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Output directory or URI (default: storage.output)."),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a field: PATH=VALUE (camelCase, under spec)."),
+    ] = None,
+) -> None:
+    """Fine-tune on this machine (CPU, DeepSpeed, torchrun-style processes); no cluster."""
+    try:
+        job = load_job(file, set_ or ())
+        config = local_config(job, nproc=nproc, nnodes=nnodes_sim, output=output)
+    except SpecError as exc:
+        print_spec_error(exc, file)
+        raise typer.Exit(1) from None
+    out.print(
+        f"[bold]{config.name}[/]: {config.spec.task} on {nnodes_sim} node(s) x {nproc} "
+        f"process(es), output {config.output_uri}",
+        markup=True,
+    )
+    with Progress(
+        TextColumn("[bold blue]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TextColumn("{task.fields[details]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("setup", total=None, details="")
+
+        def on_progress(record: dict[str, Any]) -> None:
+            if record.get("event") == "progress":
+                loss = record.get("loss")
+                details = f"loss {loss:.4f}" if isinstance(loss, float) else ""
+                if record.get("eta"):
+                    details += f"  eta {record['eta']}"
+                bar.update(
+                    task,
+                    description="train",
+                    completed=record.get("step", 0),
+                    total=record.get("totalSteps"),
+                    details=details,
+                )
+            elif record.get("event") == "checkpoint":
+                bar.console.print(f"checkpoint step {record.get('step')}: {record.get('uri')}")
+
+        result = run_local(config, nproc=nproc, nnodes=nnodes_sim, on_progress=on_progress)
+    _report(result)
+    raise typer.Exit(result.exit_code)
+
+
+def _report(result: LocalResult) -> None:
+    if result.exit_code != 0 or result.summary is None:
+        kind = {75: "retriable", 78: "permanent"}.get(result.exit_code, "error")
+        err.print(f"failed ({kind}, exit {result.exit_code}): {result.message}", markup=False)
+        for log in result.logs:
+            err.print(f"log: {log}", markup=False)
+        return
+    summary = result.summary
+    metrics = summary.get("metrics", {})
+    base, tuned = metrics.get("base", {}), metrics.get("fineTuned", {})
+    table = Table(title=f"{summary.get('name')}: {metrics.get('split', 'test')} split")
+    table.add_column("metric")
+    table.add_column("base model", justify="right")
+    table.add_column("fine-tuned", justify="right")
+    for name in sorted(set(base) | set(tuned)):
+        b = f"{base[name]:.4f}" if name in base else "-"
+        t = f"{tuned[name]:.4f}" if name in tuned else "-"
+        table.add_row(name, b, t)
+    out.print(table)
+    out.print(f"model: {summary.get('outputModel')}", markup=False)
+    out.print(f"steps: {summary.get('steps')}  wall time: {result.wall_s:.1f}s", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)

@@ -1,0 +1,218 @@
+"""`ftjobs run`: the trainer on this machine, the same command a pod runs.
+
+The spec becomes a TrainerConfig (namespace "local"), and M launcher processes stand in
+for M nodes on 127.0.0.1 (`python -m ftjobs.trainer.launch`, torchrun's flags, one per
+simulated node, each starting N workers). Each node gets its own scratch directory, as
+pods do. Progress is read back from the job's `progress.jsonl`, the result from
+`summary.json`: the local runner uses exactly the interfaces a cluster run has.
+
+No torch here (the SDK stays light): the trainer runs in child processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftjobs.api.constants import EXIT_PERMANENT, EXIT_RETRIABLE, EXIT_SUCCESS
+from ftjobs.api.job import FineTuneJob
+from ftjobs.api.spec import FineTuneJobSpec
+from ftjobs.api.trainer_config import TrainerConfig
+from ftjobs.storage import NotFound, open_store, read_jsonl
+
+LOCAL_NAMESPACE = "local"
+
+
+@dataclass
+class LocalResult:
+    """What a local run produced."""
+
+    exit_code: int
+    output_uri: str
+    wall_s: float
+    summary: dict[str, Any] | None = None
+    message: str = ""
+    logs: list[Path] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def output_root(job: FineTuneJob, output: str | None) -> str:
+    """`--output DIR` as an absolute file:// URI, else the spec's storage.output."""
+    if output is None:
+        return job.spec.storage.output
+    if "://" in output:
+        return output
+    return "file://" + str(Path(output).expanduser().resolve())
+
+
+def local_config(
+    job: FineTuneJob, *, nproc: int, nnodes: int, output: str | None = None
+) -> TrainerConfig:
+    """The trainer's input for a local run of `nnodes` x `nproc` CPU processes.
+
+    The spec's resources are replaced by the local layout and the spec is validated
+    again, so a global batch that does not divide over the local processes is reported
+    with the same message as in a cluster.
+    """
+    doc = job.spec.model_dump(by_alias=True, exclude_none=True, mode="json")
+    doc["resources"] = {
+        **doc.get("resources", {}),
+        "nodes": nnodes,
+        "gpusPerNode": 0,
+        "processesPerNode": nproc,
+    }
+    doc["storage"]["output"] = output_root(job, output)
+    spec = FineTuneJobSpec.model_validate(doc)
+    return TrainerConfig.for_job(
+        spec, name=job.metadata.name or "finetune", namespace=LOCAL_NAMESPACE
+    )
+
+
+def node_exit_code(codes: list[int]) -> int:
+    """One exit code for the run: permanent wins over retriable over success."""
+    if EXIT_PERMANENT in codes:
+        return EXIT_PERMANENT
+    if any(c != EXIT_SUCCESS for c in codes):
+        return EXIT_RETRIABLE if EXIT_RETRIABLE in codes or any(c < 0 for c in codes) else codes[0]
+    return EXIT_SUCCESS
+
+
+def trainer_env(node_dir: Path, threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DS_ACCELERATOR="cpu",
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        OMP_NUM_THREADS=str(threads),
+        FTJOBS_SCRATCH=str(node_dir / "scratch"),
+        FTJOBS_TERMINATION_LOG=str(node_dir / "termination-log"),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def run_local(
+    config: TrainerConfig,
+    *,
+    nproc: int = 1,
+    nnodes: int = 1,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    poll_s: float = 0.5,
+    keep_workdir: bool = False,
+) -> LocalResult:
+    """Run `config` on `nnodes` simulated nodes of `nproc` processes; wait for the end.
+
+    `on_progress` gets each new progress.jsonl record (dicts, camelCase) as it appears.
+    Logs and the termination message stay in a temporary directory when the run fails.
+    """
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="ftjobs-run-"))
+    config_path = workdir / "job.json"
+    config_path.write_text(config.model_dump_json(by_alias=True))
+    threads = max(1, (os.cpu_count() or 1) // (nproc * nnodes))
+    port = free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+    logs: list[Path] = []
+    # Records of an earlier run into the same output (this run resumes it) are not news.
+    seen = len(_progress(config))
+    try:
+        for node in range(nnodes):
+            node_dir = workdir / f"node-{node}"
+            node_dir.mkdir()
+            log_path = node_dir / "trainer.log"
+            logs.append(log_path)
+            with log_path.open("wb") as log_file:
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "ftjobs.trainer.launch",
+                            f"--nnodes={nnodes}",
+                            f"--node-rank={node}",
+                            f"--nproc-per-node={nproc}",
+                            "--master-addr=127.0.0.1",
+                            f"--master-port={port}",
+                            "-m",
+                            "ftjobs.trainer",
+                            "--config",
+                            str(config_path),
+                        ],
+                        env=trainer_env(node_dir, threads),
+                        stdout=log_file,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        while True:
+            done = all(p.poll() is not None for p in procs)
+            records = _progress(config)
+            for record in records[seen:]:
+                if on_progress is not None:
+                    on_progress(record)
+            seen = max(seen, len(records))
+            if done:
+                break
+            time.sleep(poll_s)
+    except BaseException:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()  # the trainer checkpoints and exits retriable
+        for p in procs:
+            p.wait()
+        raise
+    code = node_exit_code([p.returncode for p in procs])
+    message = ""
+    for node in range(nnodes):
+        term = workdir / f"node-{node}" / "termination-log"
+        if term.exists() and (text := term.read_text().strip()):
+            message = text
+            break
+    result = LocalResult(
+        exit_code=code,
+        output_uri=config.output_uri,
+        wall_s=time.monotonic() - started,
+        summary=_summary(config) if code == EXIT_SUCCESS else None,
+        message=message,
+        logs=logs,
+    )
+    if code == EXIT_SUCCESS and not keep_workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+        result.logs = []
+    return result
+
+
+def _store(config: TrainerConfig) -> Any:
+    storage = config.spec.storage
+    return open_store(config.output_uri, endpoint=storage.endpoint, region=storage.region)
+
+
+def _progress(config: TrainerConfig) -> list[dict[str, Any]]:
+    try:
+        return read_jsonl(_store(config), "progress.jsonl")
+    except (ValueError, OSError):  # a half-written local file: next poll
+        return []
+
+
+def _summary(config: TrainerConfig) -> dict[str, Any] | None:
+    try:
+        doc: dict[str, Any] = json.loads(_store(config).get_bytes("summary.json"))
+        return doc
+    except NotFound:
+        return None
