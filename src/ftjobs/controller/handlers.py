@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -128,6 +129,11 @@ class Controller:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
+        # asyncio's default pool has min(32, CPUs + 4) threads: on a small node fewer than
+        # the workers, which would then queue behind each other's API calls.
+        loop.set_default_executor(
+            ThreadPoolExecutor(self.workers + 2, thread_name_prefix="ftjobs-reconcile")
+        )
         self.tasks = [loop.create_task(self.worker()) for _ in range(self.workers)]
         self.tasks.append(loop.create_task(self.resync()))
 
@@ -160,6 +166,22 @@ def _owner_key(namespace: str | None, labels: Mapping[str, str]) -> Key | None:
     return (namespace, owner) if namespace and owner else None
 
 
+def connection_info(cfg: Any) -> kopf.ConnectionInfo:
+    """kopf's credentials from a kubernetes.client.Configuration."""
+    auth = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
+    token = auth.split(" ", 1)[1] if auth and " " in auth else auth
+    return kopf.ConnectionInfo(
+        server=cfg.host,
+        ca_path=cfg.ssl_ca_cert,
+        insecure=not cfg.verify_ssl,
+        certificate_path=cfg.cert_file,
+        private_key_path=cfg.key_file,
+        token=token,
+        username=cfg.username or None,
+        password=cfg.password or None,
+    )
+
+
 def make_registry() -> kopf.OperatorRegistry:
     """The kopf handlers, on a registry of their own (importing registers nothing)."""
     registry = kopf.OperatorRegistry()
@@ -177,7 +199,16 @@ def make_registry() -> kopf.OperatorRegistry:
         settings.persistence.finalizer = f"{GROUP}/kopf-finalizer"
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
+        # One line per handled watch event is noise (and CPU) at scale; keep warnings.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
         memo.start()
+
+    @kopf.on.login(registry=registry)
+    def _login(memo: Any, **_: Any) -> kopf.ConnectionInfo:
+        # A registry of our own has none of kopf's default login handlers; log in with the
+        # adapter's configuration (--kubeconfig, $KUBECONFIG or the pod's account), so kopf
+        # and the adapter always talk to the same server as the same user.
+        return connection_info(memo.kube.api.configuration)
 
     @kopf.on.cleanup(registry=registry)
     async def _cleanup(memo: Controller, **_: Any) -> None:

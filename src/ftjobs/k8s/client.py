@@ -44,6 +44,7 @@ RESOURCES: dict[tuple[str, str], str] = {
     ("v1", "Event"): "events",
     ("v1", "Secret"): "secrets",
     ("v1", "Namespace"): "namespaces",
+    ("v1", "Node"): "nodes",
     ("batch/v1", "Job"): "jobs",
     ("rbac.authorization.k8s.io/v1", "Role"): "roles",
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rolebindings",

@@ -1,0 +1,216 @@
+"""Helpers shared by the controller's integration, chaos and end-to-end tests.
+
+The controller runs as a real subprocess (`python -m ftjobs.controller`) against the
+local control plane of tests/fixtures/plugin.py, exactly as it runs in a cluster; tests
+talk to the API server through the adapter (`ftjobs.k8s.Kube`) and kubectl.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ftjobs.api.constants import API_VERSION, CRD_NAME, KIND, LABEL_JOB
+from ftjobs.k8s import Kube
+
+REPO = Path(__file__).resolve().parents[2]
+# The generated CRD; FTJOBS_CRD points the controller tests at another file (a CRD being
+# worked on) without touching the committed one.
+CRD = Path(
+    os.environ.get("FTJOBS_CRD") or REPO / "manifests" / "crd" / "finetunejobs.ftjobs.dev.yaml"
+)
+T = TypeVar("T")
+
+
+def kubectl(cluster: Any, *args: str, check: bool = True) -> str:
+    """kubectl through the fixture; stdout (raises with the output when check fails)."""
+    try:
+        result = cluster.kubectl(*args)
+    except subprocess.CalledProcessError as exc:
+        result = exc
+    out = _text(result.stdout) + _text(result.stderr)
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {out}")
+    return _text(result.stdout) if result.returncode == 0 else out
+
+
+def _text(value: str | bytes | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value or ""
+
+
+def install_crd(cluster: Any) -> None:
+    kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    kubectl(cluster, "wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+
+
+def wait_for(
+    what: str, fn: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.25
+) -> T:
+    """Poll `fn` until it returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def ftj_manifest(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
+    """A small valid FineTuneJob (1 CPU node) with `spec` merged over it."""
+    base: dict[str, Any] = {
+        "task": "sequence-classification",
+        "model": {"uri": "hf://prajjwal1/bert-tiny"},
+        "dataset": {
+            "train": "s3://data/train.jsonl",
+            "fields": {"text": "text", "label": "label"},
+        },
+        "hyperparameters": {"maxSteps": 4, "globalBatchSize": 8, "microBatchSize": 4},
+        "resources": {"nodes": 1, "cpu": "1", "memory": "1Gi"},
+        "storage": {"output": "s3://outputs/runs"},
+        "failurePolicy": {"maxRestarts": 2, "backoffSeconds": 1, "maxBackoffSeconds": 4},
+    }
+    for key, value in spec.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": base,
+    }
+
+
+class Api:
+    """Reads and writes the tests need, over the adapter."""
+
+    def __init__(self, kubeconfig: str) -> None:
+        self.kube = Kube.connect(kubeconfig)
+
+    def create_ftj(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        return self.kube.create(manifest)
+
+    def ftj(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.kube.get_finetunejob(namespace, name)
+
+    def status(self, namespace: str, name: str) -> dict[str, Any]:
+        obj = self.ftj(namespace, name) or {}
+        return obj.get("status") or {}
+
+    def phase(self, namespace: str, name: str) -> str | None:
+        return self.status(namespace, name).get("phase")
+
+    def wait_phase(
+        self, namespace: str, name: str, *phases: str, timeout: float = 60
+    ) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            status = self.status(namespace, name)
+            return status if status.get("phase") in phases else None
+
+        return wait_for(f"{namespace}/{name} in {phases}", check, timeout)
+
+    def jobs(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        return self.kube.list("batch/v1", "Job", namespace, f"{LABEL_JOB}={name}")
+
+    def pods(self, namespace: str, name: str, attempt: int | None = None) -> list[dict[str, Any]]:
+        selector = f"{LABEL_JOB}={name}"
+        if attempt is not None:
+            selector += f",ftjobs.dev/attempt={attempt}"
+        return self.kube.list("v1", "Pod", namespace, selector)
+
+    def running_pods(
+        self, namespace: str, name: str, attempt: int, count: int
+    ) -> list[dict[str, Any]]:
+        def check() -> list[dict[str, Any]] | None:
+            pods = [
+                p
+                for p in self.pods(namespace, name, attempt)
+                if (p.get("status") or {}).get("phase") == "Running"
+                and not p["metadata"].get("deletionTimestamp")
+            ]
+            return pods if len(pods) >= count else None
+
+        return wait_for(f"{count} running pods of {namespace}/{name} attempt {attempt}", check, 60)
+
+    def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.kube.list("v1", "Event", namespace)
+            if (e.get("involvedObject") or {}).get("name") == name
+            and (e.get("involvedObject") or {}).get("kind") == KIND
+        ]
+
+
+class ControllerProcess:
+    """`python -m ftjobs.controller` as a subprocess, its output in a log file."""
+
+    def __init__(self, kubeconfig: str, *args: str, name: str = "controller") -> None:
+        self.kubeconfig = kubeconfig
+        self.args = list(args)
+        self.log_path = Path(tempfile.mkdtemp(prefix=f"ftjobs-{name}-")) / "controller.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ControllerProcess:
+        env = {**os.environ, "KUBECONFIG": self.kubeconfig, "PYTHONUNBUFFERED": "1"}
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ftjobs.controller",
+                "--kubeconfig",
+                self.kubeconfig,
+                "--metrics-port",
+                "0",
+                "--health-port",
+                "0",
+                *self.args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
+        )
+        return self
+
+    def kill(self) -> None:
+        """kill -9: no cleanup, no lease release."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_records(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.logs().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
