@@ -129,9 +129,10 @@ def _properties(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[s
     for name, prop in node["properties"].items():
         child = structural(prop, defs, f"{path}.{name}")
         _, nullable = _unwrap(prop, defs, path)
-        # A section whose fields all have defaults gets `default: {}`, so the API server
-        # applies the nested defaults even when the user leaves the section out. Optional
-        # sections (`lora`) must stay absent: their presence means something.
+        # A section whose fields all have defaults gets a default holding them, so a left-out
+        # section is filled in by the API server. Not `{}`: the server checks a default
+        # against the CEL rules before applying nested defaults, so the rules would see
+        # missing keys. Optional sections (`lora`) stay absent: their presence means something.
         if (
             not nullable
             and name not in required
@@ -140,7 +141,11 @@ def _properties(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[s
             and "properties" in child
             and not child.get("required")
         ):
-            child["default"] = {}
+            child["default"] = {
+                key: copy.deepcopy(sub["default"])
+                for key, sub in child["properties"].items()
+                if "default" in sub
+            }
         if "description" not in child:
             raise SchemaError(f"{path}.{name}: every field needs a description")
         out[name] = child

@@ -72,6 +72,8 @@ def _type(prop: dict[str, Any]) -> str:
 def _default(prop: dict[str, Any]) -> str:
     if "default" not in prop:
         return ""
+    if isinstance(prop["default"], dict) and prop["default"]:
+        return "the defaults below"
     return f"`{json.dumps(prop['default'])}`"
 
 
