@@ -22,10 +22,10 @@ from ftjobs.trainer.tasks.common import (
     device_of,
     evaluating,
     load_tokenizer,
+    map_rows,
     model_kwargs,
     select,
     sync_pad,
-    text_columns,
     to_device,
     token_loss_sums,
 )
@@ -69,7 +69,7 @@ def tokenize_pairs(
                 out[key].append(value)
         return out
 
-    return rows.map(encode, batched=True, remove_columns=text_columns(rows))
+    return map_rows(rows, encode)
 
 
 def pad_collator(tokenizer: Any) -> Collator:

@@ -17,10 +17,10 @@ from ftjobs.trainer.tasks.common import (
     device_of,
     evaluating,
     load_tokenizer,
+    map_rows,
     model_kwargs,
     select,
     sync_pad,
-    text_columns,
     to_device,
 )
 
@@ -67,11 +67,7 @@ class SequenceClassification:
         return encode
 
     def tokenize(self, rows: Any, tokenizer: Any, max_seq_length: int) -> Any:
-        return rows.map(
-            self._encode(tokenizer, max_seq_length),
-            batched=True,
-            remove_columns=text_columns(rows),
-        )
+        return map_rows(rows, self._encode(tokenizer, max_seq_length))
 
     def collator(self, tokenizer: Any) -> Collator:
         from transformers import DataCollatorWithPadding

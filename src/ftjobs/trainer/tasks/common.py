@@ -7,6 +7,7 @@ to the device of the wrapper (its `.device`) or of the first parameter.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,6 +71,20 @@ def text_columns(rows: Any) -> list[str]:
     if names is None:  # an IterableDataset without known features
         names = list(rows.features or [])
     return list(names)
+
+
+def map_rows(rows: Any, encode: Callable[[dict[str, list[Any]]], dict[str, Any]]) -> Any:
+    """Batched `map` that replaces the canonical columns by the encoded ones.
+
+    Map-style rows get a fresh fingerprint: hashing the closure (and its tokenizer) for
+    datasets' cache costs time and buys nothing for in-memory data.
+    """
+    from datasets import Dataset
+
+    kwargs: dict[str, Any] = {"batched": True, "remove_columns": text_columns(rows)}
+    if isinstance(rows, Dataset):
+        kwargs |= {"new_fingerprint": uuid.uuid4().hex, "keep_in_memory": True}
+    return rows.map(encode, **kwargs)
 
 
 def default_max_length(model: Any, tokenizer: Any, cap: int = 1024) -> int:

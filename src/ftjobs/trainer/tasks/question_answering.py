@@ -23,9 +23,9 @@ from ftjobs.trainer.tasks.common import (
     device_of,
     evaluating,
     load_tokenizer,
+    map_rows,
     model_kwargs,
     select,
-    text_columns,
     to_device,
 )
 
@@ -107,7 +107,7 @@ class QuestionAnswering:
             enc.pop("offset_mapping")
             return {**enc, "start_positions": starts, "end_positions": ends}
 
-        return rows.map(encode, batched=True, remove_columns=text_columns(rows))
+        return map_rows(rows, encode)
 
     def collator(self, tokenizer: Any) -> Collator:
         from transformers import DataCollatorWithPadding

@@ -21,10 +21,10 @@ from ftjobs.trainer.tasks.common import (
     device_of,
     evaluating,
     load_tokenizer,
+    map_rows,
     model_kwargs,
     select,
     sync_pad,
-    text_columns,
     unwrap,
 )
 
@@ -74,7 +74,7 @@ class Seq2Seq:
             )
             return {**enc, "labels": target["input_ids"]}
 
-        return rows.map(encode, batched=True, remove_columns=text_columns(rows))
+        return map_rows(rows, encode)
 
     def tokenize(self, rows: Any, tokenizer: Any, max_seq_length: int) -> Any:
         return self._tokenize(rows, tokenizer, max_seq_length, self._is_encoder_decoder())
