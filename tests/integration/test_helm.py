@@ -147,9 +147,8 @@ def test_kustomize_base_agrees_with_the_chart(helm: str, cluster: Any) -> None:
     chart = by_kind_name(
         [_strip(o) for o in docs(template(helm, cluster, "ftjobs", "ftjobs-system"))]
     )
-    base = by_kind_name(
-        [_strip(o) for o in docs(run([str(cluster.bins["kubectl"]), "kustomize", str(BASE)], cluster))]
-    )
+    kustomized = run([str(cluster.bins["kubectl"]), "kustomize", str(BASE)], cluster)
+    base = by_kind_name([_strip(o) for o in docs(kustomized)])
     crd = ("CustomResourceDefinition", "finetunejobs.ftjobs.dev")
     assert crd in base
     assert set(base) - {crd, ("Namespace", "ftjobs-system")} == set(chart)

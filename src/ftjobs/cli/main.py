@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import typer
 
-from ftjobs.cli import controller_command, run_command, spec_commands
+from ftjobs.cli import controller_command, job_commands, run_command, spec_commands
 
 app = typer.Typer(
     name="ftjobs",
@@ -29,4 +29,5 @@ app = typer.Typer(
 
 spec_commands.register(app)
 controller_command.register(app)
+job_commands.register(app)
 run_command.register(app)

@@ -1,0 +1,594 @@
+"""Commands on a cluster: submit, status, list, logs, wait, cancel, check, preflight.
+
+They call the SDK (`ftjobs.sdk.client.Client`) only. Exit codes of `submit --wait` and
+`wait` (for CI): 0 Succeeded (and every --min-metric/--max-metric met), 1 Failed (the
+reason is printed) or a metric below its bar, 2 invalid spec or failed preflight,
+3 timeout, 4 cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+import yaml
+from rich.console import Group
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ftjobs.api.validation import SpecError
+from ftjobs.cli.output import err, out, print_spec_error
+from ftjobs.sdk.client import Client, ClientError, JobView, WaitTimeout, summary_of
+from ftjobs.sdk.metrics_gate import evaluate, fine_tuned_metrics, parse_thresholds
+from ftjobs.sdk.spec import load_job
+
+EXIT_SUCCEEDED = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_TIMEOUT = 3
+EXIT_CANCELLED = 4
+
+
+class Format(StrEnum):
+    table = "table"
+    yaml = "yaml"
+    json = "json"
+
+
+# --- shared options ----------------------------------------------------------------------
+
+Kubeconfig = Annotated[
+    str | None,
+    typer.Option(
+        "--kubeconfig", help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config).", envvar=None
+    ),
+]
+Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")]
+Namespace = Annotated[
+    str | None,
+    typer.Option("--namespace", "-n", help="Namespace (default: the context's, else default)."),
+]
+Output = Annotated[Format, typer.Option("--output", "-o", help="Output format.")]
+Timeout = Annotated[
+    float | None,
+    typer.Option("--timeout", help="Give up waiting after SECONDS (exit 3).", min=0),
+]
+MinMetric = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--min-metric",
+        help="NAME=VALUE: fail (exit 1) unless the fine-tuned model's NAME >= VALUE. Repeatable.",
+    ),
+]
+MaxMetric = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--max-metric",
+        help="NAME=VALUE: fail (exit 1) unless the fine-tuned model's NAME <= VALUE "
+        "(e.g. perplexity). Repeatable.",
+    ),
+]
+SummaryOut = Annotated[
+    Path | None,
+    typer.Option("--summary", help="Write the job's summary (summary.json) to this file."),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a field: PATH=VALUE, camelCase, relative to spec "
+        "(e.g. dataset.train=s3://data/v42/train.jsonl). Repeatable.",
+    ),
+]
+
+
+def _client(kubeconfig: str | None, context: str | None, namespace: str | None) -> Client:
+    try:
+        return Client(kubeconfig=kubeconfig, context=context, namespace=namespace)
+    except ClientError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    err.print(f"error: {message}", markup=False, style="red")
+    raise typer.Exit(code)
+
+
+def _dump(doc: Any, fmt: Format) -> None:
+    if fmt == Format.json:
+        typer.echo(json.dumps(doc, indent=2, default=str))
+    else:
+        typer.echo(yaml.safe_dump(doc, sort_keys=False, width=100), nl=False)
+
+
+def _thresholds(minimums: list[str] | None, maximums: list[str] | None) -> Any:
+    try:
+        return parse_thresholds(minimums or (), maximums or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+# --- progress while waiting --------------------------------------------------------------
+
+
+class WaitDisplay:
+    """Phase changes as lines; progress as a rich bar (step/total, loss, ETA) on a terminal,
+    or one line per change elsewhere (CI logs)."""
+
+    def __init__(self) -> None:
+        self.live_ok = out.is_terminal
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} steps"),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeRemainingColumn(),
+            TextColumn("eta {task.fields[eta]}"),
+            console=out,
+        )
+        self.task: TaskID | None = None
+        self.live: Live | None = None
+        self.phase: tuple[str, int] | None = None
+
+    def __enter__(self) -> WaitDisplay:
+        if self.live_ok:
+            self.live = Live(Group(self.progress), console=out, refresh_per_second=4)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+
+    def __call__(self, view: JobView) -> None:
+        st = view.status
+        key = (view.phase, st.attempt)
+        if key != self.phase:
+            self.phase = key
+            attempt = f" (attempt {st.attempt})" if st.attempt else ""
+            message = f": {st.message}" if st.message else ""
+            out.print(f"{view.name}: {view.phase}{attempt}{message}", markup=False)
+        p = st.progress
+        if p is None:
+            return
+        loss = f"{p.loss:.4f}" if p.loss is not None else "-"
+        if self.live_ok:
+            if self.task is None:
+                self.task = self.progress.add_task(
+                    view.name, total=p.total_steps, loss=loss, eta="-"
+                )
+            self.progress.update(
+                self.task,
+                completed=p.step,
+                total=p.total_steps,
+                loss=loss,
+                eta=p.eta or "-",
+                description=f"{view.name} [{view.phase}]",
+            )
+        else:
+            total = f"/{p.total_steps}" if p.total_steps else ""
+            eta = f" eta {p.eta}" if p.eta else ""
+            out.print(f"{view.name}: step {p.step}{total} loss {loss}{eta}", markup=False)
+
+
+def _finish(
+    client: Client,
+    view: JobView,
+    minimums: list[str] | None,
+    maximums: list[str] | None,
+    summary_path: Path | None,
+) -> None:
+    """Print the outcome, write the summary, apply metric gates; exit with the CI code."""
+    summary = summary_of(view) if summary_path or minimums or maximums else None
+    if summary_path is not None and summary is not None:
+        summary_path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        err.print(f"summary written to {summary_path}", markup=False)
+    if view.phase == "Cancelled":
+        _fail(f"{view.name} was cancelled: {view.reason}", EXIT_CANCELLED)
+    if view.phase != "Succeeded":
+        _fail(f"{view.name} {view.phase}: {view.reason or 'no reason recorded'}", EXIT_FAILED)
+    out.print(f"{view.name} Succeeded", markup=False, style="green")
+    if view.status.output_model:
+        out.print(f"model: {view.status.output_model}", markup=False)
+    if summary is not None:
+        _gate(summary, minimums, maximums)
+
+
+def _gate(summary: dict[str, Any], minimums: list[str] | None, maximums: list[str] | None) -> None:
+    thresholds = _thresholds(minimums, maximums)
+    if not thresholds:
+        return
+    results = evaluate(thresholds, fine_tuned_metrics(summary))
+    for r in results:
+        actual = "missing" if r.actual is None else f"{r.actual:g}"
+        mark = "[green]✓[/]" if r.passed else "[red]✗[/]"
+        out.print(f"{mark} {r.threshold} (fine-tuned: {actual})")
+    if not all(r.passed for r in results):
+        _fail("metric threshold not met", EXIT_FAILED)
+
+
+def _wait(client: Client, name: str, namespace: str | None, timeout: float | None) -> JobView:
+    try:
+        with WaitDisplay() as display:
+            return client.wait(name, namespace=namespace, timeout=timeout, on_update=display)
+    except WaitTimeout as exc:
+        _fail(f"timed out: {exc}", EXIT_TIMEOUT)
+    except ClientError as exc:
+        _fail(str(exc))
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+def submit(
+    file: Annotated[str, typer.Argument(help="FineTuneJob YAML file ('-' for stdin).")],
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the end; exit code says how.")] = (
+        False
+    ),
+    timeout: Timeout = None,
+    set_: SetOption = None,
+    name: Annotated[str | None, typer.Option("--name", help="Job name (overrides the file's).")] = (
+        None
+    ),
+    generate_name: Annotated[
+        bool,
+        typer.Option("--generate-name", help="Let the server add a unique suffix to the name."),
+    ] = False,
+    namespace: Namespace = None,
+    min_metric: MinMetric = None,
+    max_metric: MaxMetric = None,
+    summary: SummaryOut = None,
+    preflight: Annotated[
+        bool, typer.Option(help="Check GPUs, memory, Secret and storage before creating.")
+    ] = True,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+) -> None:
+    """Validate, preflight and create a FineTuneJob; print its name (--wait: for CI).
+
+    Idempotent: submitting the same name with the same spec again changes nothing; a
+    different spec under an existing name is an error. With --wait, streams phase
+    changes and progress and exits 0 Succeeded, 1 Failed, 2 invalid spec, 3 timeout,
+    4 cancelled.
+    """
+    if name and generate_name:
+        raise typer.BadParameter("--name and --generate-name exclude each other")
+    _thresholds(min_metric, max_metric)  # bad thresholds fail before anything is created
+    try:
+        job = load_job(file, set_ or ())
+    except SpecError as exc:
+        print_spec_error(exc, file)
+        raise typer.Exit(EXIT_INVALID) from None
+    if name:
+        job.metadata.name = name
+    client = _client(kubeconfig, context, namespace)
+    ns = namespace or job.metadata.namespace or client.namespace
+    if preflight:
+        from ftjobs.sdk.preflight import preflight as run_preflight
+
+        report = run_preflight(job, client, namespace=ns)
+        for check in report.checks:
+            if check.status in ("fail", "warn"):
+                style = "red" if check.status == "fail" else "yellow"
+                err.print(f"preflight {check.name}: {check.message}", markup=False, style=style)
+        if not report.ok:
+            _fail("preflight failed; nothing was created (--no-preflight to skip)", EXIT_INVALID)
+    try:
+        result = client.submit(job, namespace=ns, generate_name=generate_name)
+    except SpecError as exc:
+        print_spec_error(exc, file)
+        raise typer.Exit(EXIT_INVALID) from None
+    except ClientError as exc:
+        _fail(str(exc))
+    verb = "created" if result.created else "unchanged"
+    out.print(f"finetunejob.ftjobs.dev/{result.name} {verb}", markup=False)
+    if wait:
+        view = _wait(client, result.name, result.namespace, timeout)
+        _finish(client, view, min_metric, max_metric, summary)
+
+
+def wait(
+    name: Annotated[str, typer.Argument(help="FineTuneJob name.")],
+    timeout: Timeout = None,
+    namespace: Namespace = None,
+    min_metric: MinMetric = None,
+    max_metric: MaxMetric = None,
+    summary: SummaryOut = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+) -> None:
+    """Wait for a FineTuneJob to end, showing progress; exit codes as `submit --wait`."""
+    _thresholds(min_metric, max_metric)
+    client = _client(kubeconfig, context, namespace)
+    view = _wait(client, name, namespace, timeout)
+    _finish(client, view, min_metric, max_metric, summary)
+
+
+def status(
+    name: Annotated[str, typer.Argument(help="FineTuneJob name.")],
+    namespace: Namespace = None,
+    output: Output = Format.table,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+) -> None:
+    """Show a FineTuneJob: phase, attempt, progress, checkpoint, metrics, model, events.
+
+    Metrics compare the base model with the fine-tuned one; the last five events follow.
+    """
+    client = _client(kubeconfig, context, namespace)
+    try:
+        view = client.get(name, namespace=namespace)
+        events = client.events(name, namespace=namespace)
+    except ClientError as exc:
+        _fail(str(exc))
+    if output != Format.table:
+        _dump(view.raw, output)
+        return
+    out.print(status_table(view))
+    if view.status.metrics and (view.status.metrics.base or view.status.metrics.fine_tuned):
+        out.print(metrics_table(view))
+    if events:
+        out.print(events_table(events[-5:]))
+
+
+def status_table(view: JobView) -> Table:
+    st = view.status
+    table = Table(title=f"FineTuneJob {view.namespace}/{view.name}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    table.add_row("Phase", view.phase)
+    if view.reason:
+        table.add_row("Reason", view.reason)
+    table.add_row("Attempt", f"{st.attempt} (restarts: {st.restarts})")
+    if st.progress:
+        p = st.progress
+        total = f"/{p.total_steps}" if p.total_steps else ""
+        pct = f" ({p.percent}%)" if p.percent is not None else ""
+        parts = [f"step {p.step}{total}{pct}"]
+        if p.loss is not None:
+            parts.append(f"loss {p.loss:.4f}")
+        if p.samples_per_second is not None:
+            parts.append(f"{p.samples_per_second:.1f} samples/s")
+        if p.eta:
+            parts.append(f"eta {p.eta}")
+        table.add_row("Progress", ", ".join(parts))
+    if st.latest_checkpoint:
+        table.add_row("Checkpoint", f"step {st.latest_checkpoint.step}: {st.latest_checkpoint.uri}")
+    if st.output_model:
+        table.add_row("Output model", st.output_model)
+    if st.start_time:
+        table.add_row("Started", st.start_time)
+    if st.completion_time:
+        table.add_row("Completed", st.completion_time)
+    return table
+
+
+def metrics_table(view: JobView) -> Table:
+    m = view.status.metrics
+    assert m is not None
+    table = Table(title=f"Metrics ({m.split})")
+    table.add_column("metric")
+    table.add_column("base", justify="right")
+    table.add_column("fine-tuned", justify="right")
+    for key in sorted({*m.base, *m.fine_tuned}):
+        base, tuned = m.base.get(key), m.fine_tuned.get(key)
+        table.add_row(
+            key,
+            "-" if base is None else f"{base:.4g}",
+            "-" if tuned is None else f"{tuned:.4g}",
+        )
+    return table
+
+
+def events_table(events: list[dict[str, Any]]) -> Table:
+    table = Table(title="Events")
+    for column in ("time", "type", "reason", "message"):
+        table.add_column(column, overflow="fold")
+    for ev in events:
+        table.add_row(
+            str(ev.get("lastTimestamp") or ev.get("eventTime") or ""),
+            str(ev.get("type", "")),
+            str(ev.get("reason", "")),
+            str(ev.get("message", "")),
+        )
+    return table
+
+
+def list_(
+    namespace: Namespace = None,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="Every namespace.")
+    ] = False,
+    output: Output = Format.table,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+) -> None:
+    """List FineTuneJobs with phase, progress, loss and restarts."""
+    client = _client(kubeconfig, context, namespace)
+    try:
+        views = client.list(namespace=namespace, all_namespaces=all_namespaces)
+    except ClientError as exc:
+        _fail(str(exc))
+    if output != Format.table:
+        _dump({"items": [v.raw for v in views]}, output)
+        return
+    table = Table()
+    if all_namespaces:
+        table.add_column("NAMESPACE")
+    for column in ("NAME", "PHASE", "ATTEMPT", "PROGRESS", "LOSS", "RESTARTS"):
+        table.add_column(column)
+    for v in views:
+        p = v.status.progress
+        progress = f"{p.percent}%" if p and p.percent is not None else "-"
+        loss = f"{p.loss:.4f}" if p and p.loss is not None else "-"
+        row = [v.name, v.phase, str(v.status.attempt), progress, loss, str(v.status.restarts)]
+        table.add_row(*([v.namespace, *row] if all_namespaces else row))
+    out.print(table)
+
+
+def logs(
+    name: Annotated[str, typer.Argument(help="FineTuneJob name.")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream new lines.")] = False,
+    rank: Annotated[
+        int | None, typer.Option("--rank", min=0, help="Only this node rank (pod index).")
+    ] = None,
+    attempt: Annotated[
+        int | None, typer.Option("--attempt", min=1, help="Attempt (default: the current one).")
+    ] = None,
+    tail: Annotated[int | None, typer.Option("--tail", min=0, help="Last N lines per pod.")] = (
+        None
+    ),
+    namespace: Namespace = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+) -> None:
+    """Print the trainer logs of an attempt's pods, prefixed by rank when several."""
+    client = _client(kubeconfig, context, namespace)
+    try:
+        for pod_rank, line in client.logs(
+            name, namespace=namespace, rank=rank, attempt=attempt, follow=follow, tail_lines=tail
+        ):
+            prefix = f"[rank {pod_rank}] " if rank is None and pod_rank is not None else ""
+            typer.echo(f"{prefix}{line}")
+    except ClientError as exc:
+        _fail(str(exc))
+
+
+def cancel(
+    name: Annotated[str, typer.Argument(help="FineTuneJob name.")],
+    namespace: Namespace = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until it is Cancelled.")] = False,
+    timeout: Timeout = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+) -> None:
+    """Stop a FineTuneJob (it ends in phase Cancelled; record and outputs stay).
+
+    Sets the ftjobs.dev/cancel-requested annotation; the controller deletes the attempt's
+    pods (they checkpoint on SIGTERM) and sets phase Cancelled.
+    """
+    client = _client(kubeconfig, context, namespace)
+    try:
+        view = client.cancel(name, namespace=namespace)
+    except ClientError as exc:
+        _fail(str(exc))
+    if view.finished:
+        out.print(f"{name} already {view.phase}", markup=False)
+        return
+    out.print(f"finetunejob.ftjobs.dev/{name} cancel requested", markup=False)
+    if wait:
+        final = _wait(client, name, namespace, timeout)
+        out.print(f"{name} {final.phase}", markup=False)
+
+
+def check(
+    target: Annotated[
+        str, typer.Argument(help="A summary.json file, or the name of a FineTuneJob.")
+    ],
+    min_metric: MinMetric = None,
+    max_metric: MaxMetric = None,
+    namespace: Namespace = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+) -> None:
+    """CI gate: exit 0 when the fine-tuned metrics meet every threshold, 1 otherwise."""
+    if not (min_metric or max_metric):
+        raise typer.BadParameter("give at least one --min-metric or --max-metric")
+    path = Path(target)
+    if path.is_file():
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            _fail(f"cannot read {path}: {exc}")
+    else:
+        client = _client(kubeconfig, context, namespace)
+        try:
+            view = client.get(target, namespace=namespace)
+        except ClientError as exc:
+            _fail(str(exc))
+        if view.phase != "Succeeded":
+            _fail(f"{target} is {view.phase}, not Succeeded")
+        summary = summary_of(view)
+    _gate(summary, min_metric, max_metric)
+
+
+def preflight(
+    file: Annotated[str, typer.Argument(help="FineTuneJob YAML file ('-' for stdin).")],
+    set_: SetOption = None,
+    namespace: Namespace = None,
+    params: Annotated[
+        float | None,
+        typer.Option("--params", help="Model parameter count (e.g. 7e9) when it cannot be read."),
+    ] = None,
+    gpu_memory: Annotated[
+        str | None,
+        typer.Option("--gpu-memory", help="Memory per GPU (e.g. 80Gi) when nodes do not say."),
+    ] = None,
+    output: Output = Format.table,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+) -> None:
+    """Check what would make a job fail, before anything is created; exit 2 on a failure.
+
+    Checks GPUs on the nodes, per-GPU memory for the model and ZeRO stage (DeepSpeed's
+    estimator formulas), the credentials Secret, and read/write access to storage.
+    """
+    from ftjobs.sdk.preflight import as_dicts
+    from ftjobs.sdk.preflight import preflight as run_preflight
+
+    try:
+        job = load_job(file, set_ or ())
+    except SpecError as exc:
+        print_spec_error(exc, file)
+        raise typer.Exit(EXIT_INVALID) from None
+    client = _client(kubeconfig, context, namespace)
+    report = run_preflight(
+        job,
+        client,
+        namespace=namespace,
+        params=int(params) if params else None,
+        gpu_memory_bytes=_bytes(gpu_memory) if gpu_memory else None,
+    )
+    if output != Format.table:
+        _dump({"ok": report.ok, "checks": as_dicts(report)}, output)
+    else:
+        table = Table(title=f"Preflight of {job.metadata.name or file}")
+        for column in ("check", "result", "details"):
+            table.add_column(column, overflow="fold")
+        styles = {"ok": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
+        for c in report.checks:
+            table.add_row(c.name, f"[{styles[c.status]}]{c.status}[/]", c.message)
+        out.print(table)
+    if not report.ok:
+        raise typer.Exit(EXIT_INVALID)
+
+
+_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "K": 10**3, "M": 10**6, "G": 10**9}
+
+
+def _bytes(quantity: str) -> int:
+    for suffix, factor in sorted(_UNITS.items(), key=lambda kv: -len(kv[0])):
+        if quantity.endswith(suffix):
+            try:
+                return int(float(quantity[: -len(suffix)]) * factor)
+            except ValueError:
+                break
+    try:
+        return int(float(quantity))
+    except ValueError:
+        raise typer.BadParameter(f"not a memory quantity: {quantity!r} (e.g. 80Gi)") from None
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(submit)
+    app.command()(status)
+    app.command("list")(list_)
+    app.command()(logs)
+    app.command()(wait)
+    app.command()(cancel)
+    app.command()(check)
+    app.command()(preflight)

@@ -1,0 +1,337 @@
+"""Preflight: what would fail, found before anything is created or any GPU is held.
+
+`ftjobs preflight FILE` prints it; `ftjobs submit` runs it first and stops on a failure.
+Checks, each ok / warn / fail / skip:
+  gpus      some schedulable node (matching nodeSelector) has gpusPerNode allocatable
+            nvidia.com/gpu, and enough such nodes exist for `nodes` pods;
+  memory    per-GPU model-state memory for the model size and ZeRO stage (sdk/memory.py,
+            DeepSpeed's estimator formulas) against the GPUs' memory when nodes publish
+            it (the nvidia.com/gpu.memory label of GPU feature discovery, MiB);
+  secret    spec.storage.credentialsSecret exists and holds the AWS key names;
+  storage   model, dataset and output URIs answer with those credentials: objects to
+            read exist, the output prefix accepts a write (a probe object, deleted again).
+Storage is checked with the Secret's credentials when the caller may read the Secret,
+else with the caller's own (environment), which the report says. file:// URIs are paths
+inside the pods (volumes) and hf:// models come from the Hub: neither is checked here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ftjobs.api.job import FineTuneJob
+from ftjobs.k8s import KubeError, jobs_api
+from ftjobs.sdk import memory
+from ftjobs.sdk.client import Client
+from ftjobs.storage import StorageError, open_store, parse_uri
+
+Status = Literal["ok", "warn", "fail", "skip"]
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_MEMORY_LABEL = "nvidia.com/gpu.memory"  # MiB, from GPU feature discovery
+CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+PROBE_NAME = ".ftjobs-preflight"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    message: str
+
+
+@dataclass
+class Report:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.status == "fail" for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.status == "fail"]
+
+    def add(self, name: str, status: Status, message: str) -> None:
+        self.checks.append(Check(name, status, message))
+
+
+def preflight(
+    job: FineTuneJob,
+    client: Client,
+    *,
+    namespace: str | None = None,
+    params: int | None = None,
+    gpu_memory_bytes: int | None = None,
+    check_storage: bool = True,
+) -> Report:
+    """Run every check for `job` as it would run in `namespace` of the client's cluster."""
+    ns = namespace or job.metadata.namespace or client.namespace
+    report = Report()
+    nodes = _check_gpus(job, client, report)
+    _check_memory(job, report, params, gpu_memory_bytes, nodes)
+    creds = _check_secret(job, client, ns, report)
+    if check_storage:
+        _check_storage(job, ns, creds, report)
+    return report
+
+
+# --- GPUs --------------------------------------------------------------------------------
+
+
+def _check_gpus(job: FineTuneJob, client: Client, report: Report) -> list[jobs_api.NodeGpus]:
+    res = job.spec.resources
+    if res.gpus_per_node == 0:
+        report.add("gpus", "skip", "no GPUs requested (CPU training)")
+        return []
+    try:
+        nodes = jobs_api.gpu_nodes(client.kube, GPU_RESOURCE)
+    except KubeError as exc:
+        report.add("gpus", "warn", f"cannot list nodes to check GPUs: {exc.reason}")
+        return []
+    selector = res.node_selector
+    fitting = [
+        n
+        for n in nodes
+        if not n.unschedulable
+        and all(n.labels.get(k) == v for k, v in selector.items())
+        and n.gpus >= res.gpus_per_node
+    ]
+    most = max((n.gpus for n in nodes), default=0)
+    where = f" matching nodeSelector {selector}" if selector else ""
+    if not fitting:
+        report.add(
+            "gpus",
+            "fail",
+            f"no schedulable node{where} has {res.gpus_per_node} allocatable {GPU_RESOURCE} "
+            f"(most on any node: {most})",
+        )
+    elif len(fitting) < res.nodes:
+        report.add(
+            "gpus",
+            "fail",
+            f"{res.nodes} pods need {res.gpus_per_node} {GPU_RESOURCE} each on separate nodes; "
+            f"only {len(fitting)} node(s){where} can hold one",
+        )
+    else:
+        report.add(
+            "gpus",
+            "ok",
+            f"{len(fitting)} node(s){where} have >= {res.gpus_per_node} {GPU_RESOURCE} "
+            f"(need {res.nodes})",
+        )
+    return fitting
+
+
+# --- memory ------------------------------------------------------------------------------
+
+
+def _model_size(job: FineTuneJob, creds: dict[str, str] | None = None) -> tuple[int, int] | None:
+    uri = job.spec.model.uri
+    if uri.startswith("s3://"):
+        with contextlib.suppress(Exception), _credentials(creds):
+            store = open_store(uri, endpoint=_endpoint(job), region=job.spec.storage.region)
+            found = memory.params_from_config(json.loads(store.get_bytes("config.json")))
+            if found:
+                return found
+    count = memory.params_from_name(uri)
+    # Without a config, the embeddings are the usual largest layer: guess ~5% of the model.
+    return (count, max(count // 20, 1)) if count else None
+
+
+def _check_memory(
+    job: FineTuneJob,
+    report: Report,
+    params: int | None,
+    gpu_memory_bytes: int | None,
+    nodes: list[jobs_api.NodeGpus],
+) -> None:
+    spec = job.spec
+    size = (params, max(params // 20, 1)) if params else _model_size(job)
+    if size is None:
+        report.add(
+            "memory",
+            "skip",
+            f"model size unknown for {spec.model.uri} (pass --params, e.g. --params 7e9)",
+        )
+        return
+    total, largest = size
+    ds = spec.deepspeed
+    gpus = spec.resources.gpus_per_node
+    est = memory.estimate(
+        total,
+        largest_layer_params=largest,
+        zero_stage=ds.zero_stage,
+        gpus_per_node=gpus,
+        nodes=spec.resources.nodes,
+        offload_optimizer=ds.offload_optimizer != "none",
+        offload_parameters=ds.offload_parameters != "none",
+        trainable_params=max(total // 100, 1) if spec.lora is not None else None,
+    )
+    what = (
+        f"~{total / 1e9:.2f}B params, ZeRO-{ds.zero_stage}, {spec.resources.world_size} "
+        f"process(es): model states {memory.human(est.gpu_bytes)} per "
+        f"{'GPU' if gpus else 'process'} ({est.formula}; activations not included)"
+    )
+    if est.cpu_bytes:
+        what += f", {memory.human(est.cpu_bytes)} CPU memory per node"
+    if gpus == 0:
+        report.add("memory", "ok", what)
+        return
+    capacity = gpu_memory_bytes or _published_gpu_memory(nodes)
+    if capacity is None:
+        report.add("memory", "ok", what + "; GPU memory unknown (pass --gpu-memory 80Gi)")
+    elif est.gpu_bytes > capacity:
+        report.add(
+            "memory",
+            "fail",
+            f"{what} > {memory.human(capacity)} per GPU: raise zeroStage, offload, add GPUs "
+            "or use LoRA",
+        )
+    else:
+        report.add("memory", "ok", f"{what} <= {memory.human(capacity)} per GPU")
+
+
+def _published_gpu_memory(nodes: list[jobs_api.NodeGpus]) -> int | None:
+    sizes = [
+        int(n.labels[GPU_MEMORY_LABEL]) * 1024 * 1024
+        for n in nodes
+        if n.labels.get(GPU_MEMORY_LABEL, "").isdigit()
+    ]
+    return min(sizes) if sizes else None
+
+
+# --- Secret ------------------------------------------------------------------------------
+
+
+def _check_secret(
+    job: FineTuneJob, client: Client, namespace: str, report: Report
+) -> dict[str, str] | None:
+    """Checks the Secret; returns its credentials when the caller may read them."""
+    name = job.spec.storage.credentials_secret
+    if not name:
+        report.add("secret", "skip", "no storage.credentialsSecret (pods use ambient identity)")
+        return None
+    try:
+        keys = jobs_api.secret_keys(client.kube, namespace, name)
+    except KubeError as exc:
+        report.add(
+            "secret", "warn", f"cannot read Secret {namespace}/{name} ({exc.reason}): not checked"
+        )
+        return None
+    if keys is None:
+        report.add("secret", "fail", f"Secret {namespace}/{name} does not exist")
+        return None
+    missing = [k for k in CREDENTIAL_KEYS if k not in keys]
+    if missing:
+        report.add("secret", "fail", f"Secret {namespace}/{name} lacks {', '.join(missing)}")
+        return None
+    report.add("secret", "ok", f"Secret {namespace}/{name} has {', '.join(CREDENTIAL_KEYS)}")
+    try:
+        wanted = [*CREDENTIAL_KEYS, "AWS_SESSION_TOKEN"]
+        return jobs_api.secret_values(client.kube, namespace, name, wanted)
+    except KubeError:
+        return None
+
+
+# --- storage -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _credentials(creds: dict[str, str] | None) -> Iterator[None]:
+    """The Secret's keys in the environment (boto3's default chain) for the block only."""
+    if not creds:
+        yield
+        return
+    saved = {k: os.environ.get(k) for k in (*CREDENTIAL_KEYS, "AWS_SESSION_TOKEN", "AWS_PROFILE")}
+    try:
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.update(creds)
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _endpoint(job: FineTuneJob) -> str | None:
+    endpoint = job.spec.storage.endpoint
+    return str(endpoint) if endpoint else None
+
+
+def _targets(job: FineTuneJob) -> list[tuple[str, str, bool]]:
+    """(label, uri, is_prefix) of everything the job reads."""
+    spec = job.spec
+    out = [("model", spec.model.uri, True), ("dataset.train", spec.dataset.train, False)]
+    if spec.dataset.validation:
+        out.append(("dataset.validation", spec.dataset.validation, False))
+    if spec.dataset.test:
+        out.append(("dataset.test", spec.dataset.test, False))
+    return out
+
+
+def _check_storage(
+    job: FineTuneJob, namespace: str, creds: dict[str, str] | None, report: Report
+) -> None:
+    whose = "the Secret's credentials" if creds else "your credentials (environment)"
+    endpoint, region = _endpoint(job), job.spec.storage.region
+    with _credentials(creds):
+        for label, uri, is_prefix in _targets(job):
+            if not uri.startswith("s3://"):
+                scheme = uri.split("://", 1)[0]
+                report.add(f"storage {label}", "skip", f"{scheme}:// is not checked here ({uri})")
+                continue
+            try:
+                found = _readable(uri, is_prefix, endpoint, region)
+            except Exception as exc:  # every storage or network failure is a finding
+                report.add(f"storage {label}", "fail", f"{uri}: {_describe(exc)} ({whose})")
+                continue
+            if found:
+                report.add(f"storage {label}", "ok", f"{uri} is readable ({whose})")
+            else:
+                report.add(f"storage {label}", "fail", f"{uri}: nothing there ({whose})")
+        output = job.spec.storage.output
+        if not output.startswith("s3://"):
+            report.add("storage output", "skip", f"{output} is a path inside the pods")
+            return
+        name = job.metadata.name or job.metadata.generate_name or "unnamed"
+        try:
+            store = open_store(output, endpoint=endpoint, region=region).child(
+                f"{namespace}/{name}"
+            )
+            store.put_bytes(PROBE_NAME, b"ftjobs preflight write probe\n")
+            store.delete(PROBE_NAME)
+        except Exception as exc:
+            report.add("storage output", "fail", f"{output}: {_describe(exc)} ({whose})")
+        else:
+            report.add("storage output", "ok", f"{output} accepts writes ({whose})")
+
+
+def _readable(uri: str, is_prefix: bool, endpoint: str | None, region: str | None) -> bool:
+    """An object at `uri`, or objects under it."""
+    parsed = parse_uri(uri)
+    key = (parsed.prefix or "").strip("/")
+    if key and not is_prefix:
+        parent, _, leaf = key.rpartition("/")
+        root = f"s3://{parsed.bucket}/{parent}" if parent else f"s3://{parsed.bucket}"
+        if open_store(root, endpoint=endpoint, region=region).exists(leaf):
+            return True
+    return bool(open_store(uri, endpoint=endpoint, region=region).list())
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, StorageError):
+        return str(exc)
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def as_dicts(report: Report) -> list[dict[str, Any]]:
+    return [{"check": c.name, "status": c.status, "message": c.message} for c in report.checks]
