@@ -119,10 +119,10 @@ def test_watch_namespace_mode_has_no_cluster_wide_job_rights(helm: str, cluster:
     roles = [o for o in objs if o["kind"] == "Role" and o["metadata"]["name"] == "ftjobs"]
     assert {r["metadata"]["namespace"] for r in roles} == {"team-a", "team-b"}
     cluster_roles = [o for o in objs if o["kind"] == "ClusterRole"]
-    for role in cluster_roles:
-        for rule in role["rules"]:
-            assert rule["apiGroups"] == ["apiextensions.k8s.io"], role["metadata"]["name"]
-            assert set(rule["verbs"]) <= {"get", "list", "watch"}
+    assert [r["metadata"]["name"] for r in cluster_roles] == ["ftjobs-observer"]
+    for rule in cluster_roles[0]["rules"]:
+        assert rule["resources"] in (["customresourcedefinitions"], ["namespaces"])
+        assert set(rule["verbs"]) == {"get", "list", "watch"}
 
 
 def test_no_secret_access_anywhere(helm: str, cluster: Any) -> None:
@@ -285,8 +285,8 @@ def test_helm_install_creates_deployment_and_rbac_as_rendered(
     assert binding.subjects[0].name == name
     lease_role = rbac.read_namespaced_role(f"{name}-leader-election", namespace)
     assert lease_role.rules[0].resources == ["leases"]
-    crd_view = rbac.read_cluster_role(f"{name}-crd-view")
-    assert crd_view.rules[0].resources == ["customresourcedefinitions"]
+    observer = rbac.read_cluster_role(f"{name}-observer")
+    assert [r.resources for r in observer.rules] == [["customresourcedefinitions"], ["namespaces"]]
     # The ReplicaSet's pod passes admission in a namespace enforcing "restricted".
     core = client.CoreV1Api(k8s_api)
     selector = f"app.kubernetes.io/instance={name}"
