@@ -29,6 +29,9 @@ class TransferSettings:
     multipart_threshold: int = 16 * MiB
     chunk_size: int = 16 * MiB
     max_concurrency: int = 10
+    # Big files uploaded/downloaded at once by upload_dir/download_dir; each buffers up
+    # to max_concurrency parts, so uploads hold at most 2 * 10 * 16 MiB = 320 MiB.
+    max_multipart_files: int = 2
     max_attempts: int = 10
     retry_mode: str = "standard"  # or "adaptive" (client-side rate limiting as well)
 

@@ -123,24 +123,28 @@ def _run(
     concurrency: int,
     name: str,
 ) -> None:
-    """Run transfer jobs: small objects `concurrency` at a time on a pool, while big ones
-    (multipart, already concurrent inside the backend) go one after another on this
-    thread, which bounds connections and buffered parts. The first failure is raised and
-    the jobs not yet started are cancelled."""
-    threshold = getattr(getattr(store, "settings", None), "multipart_threshold", None)
-    big: list[Callable[[], None]] = []
-    small: list[Callable[[], None]] = []
-    for job, size in zip(jobs, sizes, strict=True):
-        (big if threshold is not None and size >= threshold else small).append(job)
-    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=name)
+    """Run transfer jobs, biggest first (the long ones start early, so the run does not end
+    waiting on one big file): small objects `concurrency` at a time, and next to them at
+    most `max_multipart_files` big (multipart) ones, each of which already moves its
+    parts concurrently and buffers up to max_concurrency of them; two pools bound memory
+    and connections without a big file ever holding up a small one. The first failure is
+    raised and the jobs not yet started are cancelled."""
+    settings = getattr(store, "settings", None)
+    threshold = getattr(settings, "multipart_threshold", None)
+    order = sorted(range(len(jobs)), key=lambda i: -sizes[i])
+    big = [jobs[i] for i in order if threshold is not None and sizes[i] >= threshold]
+    small = [jobs[i] for i in order if threshold is None or sizes[i] < threshold]
+    pools = [
+        ThreadPoolExecutor(max(1, concurrency), thread_name_prefix=name),
+        ThreadPoolExecutor(max(1, getattr(settings, "max_multipart_files", 1)), name + "-big"),
+    ]
     try:
-        futures = [pool.submit(job) for job in small]
-        for job in big:
-            job()
+        futures = [pools[1].submit(job) for job in big] + [pools[0].submit(j) for j in small]
         for future in futures:
             future.result()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def upload_dir(
@@ -157,8 +161,8 @@ def upload_dir(
     directory stops counting while it is rewritten), then the files, then the new
     MANIFEST.json, then objects the new manifest does not list (an earlier attempt's).
     On a fresh prefix that is one listing and no deletes.
-    Small files go `concurrency` at a time; big files one after another, each split in
-    concurrent parts by the backend, which bounds both connections and memory.
+    Files go `concurrency` at a time, biggest first; big ones are split into concurrent
+    parts by the backend, at most `TransferSettings.max_multipart_files` at once.
     """
     if not local_dir.is_dir():
         raise StorageError(f"{local_dir} is not a directory")
