@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 MANIFEST = "MANIFEST.json"
 MANIFEST_VERSION = 1
 
-# progress(path relative to the directory, bytes uploaded so far, total bytes)
+# progress(path relative to the directory, bytes uploaded so far, total bytes): called once
+# per finished file, from the upload threads (one call at a time).
 Progress = Callable[[str, int, int], None]
 
 
