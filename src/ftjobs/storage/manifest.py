@@ -180,7 +180,7 @@ def upload_dir(
 
     def finished(info: ObjectInfo) -> None:
         nonlocal done
-        with lock:  # called from the pool's threads and from this one
+        with lock:  # called from several upload threads
             infos.append(info)
             done += info.size
             if progress is not None:
