@@ -115,15 +115,22 @@ class Nodes:
         return "\n".join(p.read_text(errors="replace") for p in self.logs if p.exists())
 
 
-def launch(config: Path, workdir: Path, *, nnodes: int = 2, nproc: int = 1) -> Nodes:
-    """Start `nnodes` launcher processes of `nproc` workers each for `config`."""
+def launch(
+    config: Path,
+    workdir: Path,
+    *,
+    nnodes: int = 2,
+    nproc: int = 1,
+    env: dict[str, str] | None = None,
+) -> Nodes:
+    """Start `nnodes` launcher processes of `nproc` workers each for `config` (extra `env`)."""
     port = free_port()
     procs, logs, terms = [], [], []
     for node in range(nnodes):
         node_dir = workdir / f"node-{node}"
         node_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env.update(
+        node_env = dict(os.environ, **(env or {}))
+        node_env.update(
             DS_ACCELERATOR="cpu",
             HF_HUB_OFFLINE="1",
             HF_DATASETS_OFFLINE="1",
@@ -152,7 +159,7 @@ def launch(config: Path, workdir: Path, *, nnodes: int = 2, nproc: int = 1) -> N
                         "--config",
                         str(config),
                     ],
-                    env=env,
+                    env=node_env,
                     stdout=f,
                     stderr=subprocess.STDOUT,
                 )
