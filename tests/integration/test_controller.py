@@ -9,7 +9,9 @@ the exit code a trainer would return.
 from __future__ import annotations
 
 import json
+import socket
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,6 +65,12 @@ def controller(cluster: Any, api: Api) -> Iterator[ControllerProcess]:
     alive = proc.alive()
     proc.stop()
     assert alive, f"the controller died during the tests:\n{proc.logs()[-4000:]}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def exit_pods(
@@ -510,9 +518,17 @@ def test_two_replicas_only_one_acts_and_a_standby_takes_over(
     )
     first = ControllerProcess(cluster.kubeconfig, *args, name="ha1").start()
     wait_for("first leads", lambda: '"leading"' in first.logs(), 60)
-    second = ControllerProcess(cluster.kubeconfig, *args, name="ha2").start()
+    health_port = free_port()
+    second = ControllerProcess(
+        cluster.kubeconfig, *args, "--health-port", str(health_port), name="ha2"
+    ).start()
     try:
         wait_for("second waits", lambda: "waiting for the leader lease" in second.logs(), 60)
+        # A standby is alive (liveness must not kill it) and says what it is.
+        health = json.loads(
+            urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=5).read()
+        )
+        assert health["role"] == "standby"
         api.create_ftj(ftj_manifest("ha-a", namespace))
         api.wait_phase(namespace, "ha-a", "Running")
         assert '"leading"' not in second.logs()

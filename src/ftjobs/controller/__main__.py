@@ -1,9 +1,9 @@
 """`python -m ftjobs.controller --namespace NS | --all-namespaces` (also `ftjobs controller`).
 
-Startup: JSON logs, /metrics, then leader election on a Lease; only the holder runs the
-kopf operator (and /healthz). A replica that loses its lease exits with status 1 so its
-supervisor restarts it as a candidate; the new leader re-lists everything and, because
-reconcile is level-triggered, loses nothing.
+Startup: JSON logs, /metrics and /healthz (on every replica), then leader election on a
+Lease; only the holder runs the kopf operator. A replica that loses its lease exits with
+status 1 so its supervisor restarts it as a candidate; the new leader re-lists everything
+and, because reconcile is level-triggered, loses nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import kopf
 
 from ftjobs.controller import metrics
 from ftjobs.controller.handlers import Controller, make_registry
+from ftjobs.controller.health import Health
 from ftjobs.controller.logs import configure_logging
 from ftjobs.k8s import Kube, KubeError
 from ftjobs.k8s.lease import LeaderElector, LeaseConfig
@@ -40,7 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=8, help="Concurrent reconciles")
     p.add_argument("--resync-seconds", type=float, default=60.0)
     p.add_argument("--metrics-port", type=int, default=8080, help="/metrics port (0: off)")
-    p.add_argument("--health-port", type=int, default=8081, help="/healthz port (0: off)")
+    p.add_argument(
+        "--health-port", type=int, default=8081, help="/healthz and /readyz port (0: off)"
+    )
     p.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument(
         "--lease-namespace",
@@ -85,6 +88,9 @@ async def run(args: argparse.Namespace) -> int:
     kube = Kube.connect(args.kubeconfig)
     kube.on_request = lambda verb: metrics.API_REQUESTS.labels(verb).inc()
     metrics.serve(args.metrics_port)
+    health = Health()
+    health.serve(args.health_port)
+    beats = asyncio.create_task(health.beat_forever())
     stop = asyncio.Event()
     lost: list[bool] = []
     elector: LeaderElector | None = None
@@ -100,6 +106,7 @@ async def run(args: argparse.Namespace) -> int:
             kube,
             LeaseConfig(lease_ns, args.lease_name, identity, args.lease_duration, args.lease_renew),
         )
+        health.role = "standby"
         log.info(
             "waiting for the leader lease",
             extra={"lease": f"{lease_ns}/{args.lease_name}", "identity": identity},
@@ -114,24 +121,24 @@ async def run(args: argparse.Namespace) -> int:
         metrics.LEADER.set(1)
         log.info("leading", extra={"identity": identity})
         renewer = asyncio.create_task(_hold_lease(elector, stop, lost))
+    health.role = "leader"
     controller = Controller(
         kube=kube,
         settings=_settings(args),
         workers=args.workers,
         resync_seconds=args.resync_seconds,
     )
-    liveness = f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None
     try:
         await kopf.operator(
             registry=make_registry(),
             standalone=True,  # leadership is the Lease's business, not kopf peering's
             clusterwide=bool(args.all_namespaces),
             namespaces=args.namespace or (),
-            liveness_endpoint=liveness,
             memo=controller,
             stop_flag=stop,
         )
     finally:
+        beats.cancel()
         if renewer is not None:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

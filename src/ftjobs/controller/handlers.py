@@ -241,8 +241,4 @@ def make_registry() -> kopf.OperatorRegistry:
         if key is not None:
             memo.queue.add(key)
 
-    @kopf.on.probe(id="queue", registry=registry)
-    async def _queue_depth(memo: Controller, **_: Any) -> int:
-        return len(memo.queue)
-
     return registry
