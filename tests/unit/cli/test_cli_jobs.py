@@ -89,3 +89,20 @@ def test_check_fails_below_the_bar_or_on_a_missing_metric(tmp_path: Path) -> Non
 
 def test_check_needs_a_threshold(tmp_path: Path) -> None:
     assert run("check", str(summary(tmp_path))).exit_code == 2
+
+
+def test_cli_doc_covers_every_command_and_exit_code() -> None:
+    from ftjobs.cli import job_commands
+
+    doc = (ROOT / "docs" / "cli.md").read_text()
+    for command in COMMANDS:
+        assert f"`ftjobs {command} " in doc, command
+    codes = {
+        job_commands.EXIT_SUCCEEDED: "Succeeded",
+        job_commands.EXIT_FAILED: "Failed",
+        job_commands.EXIT_INVALID: "invalid spec",
+        job_commands.EXIT_TIMEOUT: "timeout",
+        job_commands.EXIT_CANCELLED: "cancelled",
+    }
+    for code, word in codes.items():
+        assert f"**{code}** {word}" in doc, (code, word)
