@@ -431,6 +431,27 @@ def test_progress_reporter_publishes_through_the_trainer_account(
     assert "progress" not in api.status(namespace, "victim")
 
 
+def test_reporter_throttles_progress_but_not_checkpoints(
+    cluster: Any, api: Api, controller: ControllerProcess, namespace: str
+) -> None:
+    name = "throttle"
+    run_to_running(api, namespace, name)
+    kube = Kube.connect(sa_kubeconfig(cluster, namespace, f"{name}-trainer"))
+    reporter = KubernetesProgressReporter(namespace, name, kube=kube, interval=30)
+    for step in range(1, 51):
+        reporter.report(Progress(step=step, total_steps=100))
+    wait_for("the first report", lambda: reporter.sent >= 1, 10)
+    time.sleep(1)
+    assert reporter.sent == 1, "50 reports within the interval must make one request"
+    reporter.checkpoint(50, "s3://outputs/ckpt/step-50")
+    wait_for("the checkpoint, at once", lambda: reporter.sent >= 2, 10)
+    status = api.status(namespace, name)
+    assert status["latestCheckpoint"]["step"] == 50
+    assert status["progress"]["step"] == 50  # the newest progress rides along
+    reporter.finished({})
+    assert reporter.errors == 0
+
+
 def test_reporter_never_stops_training_when_the_api_is_down() -> None:
     # The adapter itself, pointed at a port where nothing listens.
     kube = Kube(closed_port_client(), timeout=0.5)
