@@ -322,3 +322,26 @@ def test_preflight_finds_a_missing_dataset_object(
     check = {c["check"]: c for c in json.loads(run.stdout)["checks"]}["storage dataset.train"]
     assert check["status"] == "fail"
     assert check["message"] == f"{missing}: nothing there (the Secret's credentials)"
+
+
+def test_logs_select_the_attempts_pods_by_rank(
+    cluster: Any, ns: str, controller: ControllerProcess, data: dict[str, str], api: Api
+) -> None:
+    """kwok runs no kubelet, so the API server cannot fetch container logs: the command
+    must find the pods (by attempt and rank) and report the server's error cleanly."""
+    name = "spam-logs"
+    run = ftjobs(
+        cluster, "submit", str(EXAMPLE), "--name", name, "-n", ns, *sets(data),
+        "--set", "resources.nodes=2", "--set", "hyperparameters.microBatchSize=8",
+        "--no-preflight",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    api.running_pods(ns, name, 1, 2)
+    logs = ftjobs(cluster, "logs", name, "-n", ns, "--rank", "1", "--tail", "10")
+    assert logs.returncode == 1
+    assert f"error: logs of {name}-1-1-" in logs.stderr  # rank 1's pod of attempt 1
+    assert "Traceback" not in logs.stderr
+    missing = ftjobs(cluster, "logs", name, "-n", ns, "--rank", "5")
+    assert missing.returncode == 1 and "no pods rank 5" in missing.stderr
+    old = ftjobs(cluster, "logs", name, "-n", ns, "--attempt", "2")
+    assert old.returncode == 1 and "no pods" in old.stderr
