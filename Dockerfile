@@ -6,9 +6,10 @@
 # trainer:    the PyTorch CUDA runtime image + ftjobs[train] + DeepSpeed with its fused
 #             Adam ops compiled ahead of time (the runtime image has no compiler, so ops
 #             that DeepSpeed would JIT-build at start-up are built in the devel stage).
-#             The pod spec that `ftjobs render` writes runs `torchrun ... --module
-#             ftjobs.trainer --config /etc/ftjobs/job.json` as uid/gid 1000 on a
-#             read-only root filesystem; tests/unit/test_dockerfile.py keeps the two in step.
+#             The pod spec that `ftjobs render` writes runs `python -m ftjobs.trainer.launch
+#             ... --module ftjobs.trainer --config /etc/ftjobs/job.json` (a torchrun-style
+#             launcher that keeps the trainer's exit codes) as uid/gid 1000 on a read-only
+#             root filesystem; tests/unit/test_dockerfile.py keeps the two in step.
 # controller: python slim + ftjobs (kopf, kubernetes client); no torch, no CUDA.
 #
 # Versions are pinned here and in hack/constraints.txt (the dependency pins of the venv the
@@ -63,9 +64,9 @@ CMD ["--all-namespaces"]
 FROM pytorch/pytorch:${PYTORCH_VERSION}-${CUDA_TAG}-runtime AS trainer
 ARG FTJOBS_VERSION
 ARG DEEPSPEED_VERSION
-# Installed into the image's own Python, next to torch, so the `torchrun` on PATH (the
-# command the pod runs) imports ftjobs; the torch pin in the constraints keeps pip from
-# replacing the image's CUDA build of torch.
+# Installed into the image's own Python, next to torch, so the `python` on PATH (the
+# program the pod runs) imports ftjobs, torch and DeepSpeed; the torch pin in the
+# constraints keeps pip from replacing the image's CUDA build of torch.
 RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels/ftjobs \
     --mount=type=bind,from=deepspeed-build,source=/wheels,target=/wheels/deepspeed \
     --mount=type=bind,source=hack/constraints.txt,target=/tmp/constraints.txt \
@@ -88,5 +89,5 @@ USER 1000:1000
 EXPOSE 29500
 # The pod overrides both with the same program and arguments; these make `docker run`
 # behave like a one-node job reading a mounted config.
-ENTRYPOINT ["torchrun"]
-CMD ["--nnodes=1", "--nproc-per-node=1", "--module", "ftjobs.trainer", "--config", "/etc/ftjobs/job.json"]
+ENTRYPOINT ["python", "-m", "ftjobs.trainer.launch"]
+CMD ["--nnodes=1", "--nproc-per-node=1", "-m", "ftjobs.trainer", "--config", "/etc/ftjobs/job.json"]

@@ -136,9 +136,15 @@ def test_trainer_entrypoint_is_the_rendered_pod_command() -> None:
     cmd = exec_form(BY_NAME["trainer"].last("CMD"))
     assert entrypoint == list(RenderSettings().launcher)
     assert command[: len(entrypoint)] == entrypoint
-    # The image's default arguments end like the pod's: the trainer module and its config.
-    assert command[-4:] == cmd[-4:] == ["--module", "ftjobs.trainer", "--config", cmd[-1]]
-    assert cmd[-1] == command[-1]
+    # The image's default arguments end like the pod's (the trainer module and its config)
+    # and are arguments the launcher accepts.
+    assert cmd[-4:] == command[-4:]
+    assert cmd[-3:-1] == ["ftjobs.trainer", "--config"]
+    if entrypoint == ["python", "-m", "ftjobs.trainer.launch"]:
+        from ftjobs.trainer.launch import parse_args
+
+        args, rest = parse_args(cmd)
+        assert args.module == "ftjobs.trainer" and rest[-2:] == ["--config", cmd[-1]]
 
 
 def test_trainer_user_is_the_pods_uid() -> None:
