@@ -156,12 +156,21 @@ def main() -> None:
 
         runs: dict[str, list[tuple[float, float]]] = {"ftjobs": [], "boto3": [], "plain": []}
         load_before = os.getloadavg()[0]
-        raw_same(-1)  # warm up connections and the server's directories
-        for i in range(args.repeats):
-            order: list[tuple[str, Callable[[int], None]]] = [("ftjobs", ours), ("boto3", raw_same)]
-            for name, fn in order if i % 2 == 0 else order[::-1]:
-                runs[name].append(timed(fn, i))
-            runs["plain"].append(timed(raw_default, i))
+        everything = open_store(f"s3://{bucket}")
+        try:
+            raw_same(-1)  # warm up connections and the server's directories
+            for i in range(args.repeats):
+                order: list[tuple[str, Callable[[int], None]]] = [
+                    ("ftjobs", ours),
+                    ("boto3", raw_same),
+                ]
+                for name, fn in order if i % 2 == 0 else order[::-1]:
+                    runs[name].append(timed(fn, i))
+                runs["plain"].append(timed(raw_default, i))
+                everything.delete_prefix("")  # untimed: keep the server's disk small
+        finally:
+            everything.delete_prefix("")
+            client.delete_bucket(Bucket=bucket)
 
         wall = {name: statistics.median(w for w, _ in r) for name, r in runs.items()}
         cpu = {name: statistics.median(c for _, c in r) for name, r in runs.items()}
