@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from kubernetes import client
 
 from ftjobs.controller.__main__ import parse_args
 from tests.e2e.harness import Api, ControllerProcess, ftj_manifest, install_crd, wait_for
-from tests.fixtures.controlplane import ensure_binaries
+from tests.fixtures.controlplane import ensure_binaries, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "ftjobs"
@@ -297,10 +298,16 @@ def test_helm_install_creates_deployment_and_rbac_as_rendered(
     )
 
 
-def test_controller_runs_with_only_the_charts_rbac(cluster: Any, release: tuple[str, str]) -> None:
+def test_controller_runs_with_only_the_charts_rbac(
+    helm: str, cluster: Any, release: tuple[str, str]
+) -> None:
     """The controller, authenticated as the chart's ServiceAccount, drives a job from
-    creation to Succeeded: the least-privilege rules are enough."""
+    creation to Succeeded: the least-privilege rules are enough; and the chart's probes
+    hit paths the controller answers."""
     name, namespace = release
+    rendered = template(helm, cluster, name, namespace, f"watchNamespaces={{{namespace}}}")
+    container = controller_container(docs(rendered))
+    health_port = free_port()
     install_crd(cluster)
     token = run(
         [
@@ -340,6 +347,8 @@ def test_controller_runs_with_only_the_charts_rbac(cluster: Any, release: tuple[
         "4",
         "--lease-renew",
         "1",
+        "--health-port",
+        str(health_port),
         name="chart-rbac",
     ).start()
     try:
@@ -351,5 +360,11 @@ def test_controller_runs_with_only_the_charts_rbac(cluster: Any, release: tuple[
             cluster.pod_exit(pod["metadata"]["name"], namespace, 0)
         api.wait_phase(namespace, "rbac-ok", "Succeeded", timeout=60)
         assert "forbidden" not in proc.logs().lower(), proc.logs()[-3000:]
+        for probe in ("livenessProbe", "readinessProbe"):
+            get = container[probe]["httpGet"]
+            assert get["port"] == "health"
+            url = f"http://127.0.0.1:{health_port}{get['path']}"
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                assert resp.status == 200, (probe, url)
     finally:
         proc.stop()
