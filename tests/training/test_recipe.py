@@ -96,3 +96,37 @@ def _exported_model_reproduces(
     assert metrics["accuracy"] == pytest.approx(reported["accuracy"], abs=1e-9)
     assert metrics["f1"] == pytest.approx(reported["f1"], abs=1e-9)
     assert metrics["loss"] == pytest.approx(reported["loss"], rel=1e-4)
+
+
+def test_lora_run_exports_adapter_and_merged_model(
+    tmp_path: Path,
+    tiny_model_dir: Callable[..., Path],
+    tiny_data_dir: Callable[..., Path],
+) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    model = tiny_model_dir("sequence-classification")
+    data = tiny_data_dir("sequence-classification", n=160) / "train.jsonl"
+    spec = classification_spec(
+        model,
+        data,
+        tmp_path / "out",
+        lora={"r": 4, "alpha": 8, "targetModules": ["query", "value"], "mergeOnExport": True},
+        hyperparameters={"maxSteps": 10},
+        checkpointing={"everySteps": 5},
+    )
+    write_config(tmp_path / "job.json", spec)
+    codes, nodes = run(tmp_path / "job.json", tmp_path)
+    assert codes == [0, 0], nodes.output()[-4000:]
+
+    exported = tmp_path / "out" / "t" / "tiny" / "model"
+    adapter = json.loads((exported / "adapter_config.json").read_text())
+    assert adapter["r"] == 4 and sorted(adapter["target_modules"]) == ["query", "value"]
+    assert (exported / "adapter_model.safetensors").is_file()
+    merged = AutoModelForSequenceClassification.from_pretrained(
+        exported / "merged", local_files_only=True
+    )
+    assert merged.config.num_labels == 2
+    assert not any("lora" in name for name, _ in merged.named_parameters())
+    manifest = json.loads((exported / "MANIFEST.json").read_text())
+    assert "merged/model.safetensors" in {f["path"] for f in manifest["files"]}
