@@ -82,8 +82,10 @@ def main(argv: list[str] | None = None) -> None:
         elif isinstance(e, KeyboardInterrupt):
             code, message = EXIT_RETRIABLE, "interrupted"
         else:
+            from ftjobs.storage.errors import redact
+
             code = classify(e)
-            message = f"{type(e).__name__}: {e}"
+            message = redact(f"{type(e).__name__}: {e}")
         if code != EXIT_SUCCESS:
             kind = "retriable" if code == EXIT_RETRIABLE else "permanent"
             log.error("rank %d failed (%s, exit %d): %s", world.rank, kind, code, message)

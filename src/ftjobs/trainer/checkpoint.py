@@ -47,6 +47,7 @@ from ftjobs.storage import (
     step_dir,
 )
 from ftjobs.storage.manifest import check_sizes
+from ftjobs.trainer.errors import PermanentError
 from ftjobs.trainer.runtime import World
 
 log = logging.getLogger("ftjobs.trainer.checkpoint")
@@ -192,6 +193,13 @@ class Checkpointer:
         tag = step_dir(step)
         shutil.rmtree(self.load_root, ignore_errors=True)
         self.checkpoints.fetch(step, self.load_root / tag)
+        state_file = self.load_root / tag / STATE_FILE.format(rank=self.world.rank)
+        saved_ranks = len(list((self.load_root / tag).glob("trainer-state-rank-*.pt")))
+        if not state_file.exists() or saved_ranks != self.world.size:
+            raise PermanentError(
+                f"{self.checkpoints.uri(step)} was saved by {saved_ranks} processes, this "
+                f"attempt has {self.world.size}: resume needs the same layout"
+            )
         path, _ = engine.load_checkpoint(
             str(self.load_root),
             tag=tag,
@@ -200,12 +208,6 @@ class Checkpointer:
         )
         if path is None:
             raise StorageError(f"DeepSpeed could not load checkpoint {self.checkpoints.uri(step)}")
-        state_file = self.load_root / tag / STATE_FILE.format(rank=self.world.rank)
-        if not state_file.exists():
-            raise StorageError(
-                f"{self.checkpoints.uri(step)} has no state for rank {self.world.rank} "
-                "(was it saved with another world size?)"
-            )
         state: dict[str, Any] = torch.load(state_file, weights_only=False)
         shutil.rmtree(self.load_root, ignore_errors=True)
         log.info("resumed from %s (step %d)", self.checkpoints.uri(step), step)
