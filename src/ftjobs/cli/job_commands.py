@@ -103,6 +103,12 @@ def _dump(doc: Any, fmt: Format) -> None:
         typer.echo(yaml.safe_dump(doc, sort_keys=False, width=100), nl=False)
 
 
+def _without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as `kubectl get -o yaml` shows it (server-side apply bookkeeping is noise)."""
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "managedFields"}
+    return {**obj, "metadata": meta}
+
+
 def _thresholds(minimums: list[str] | None, maximums: list[str] | None) -> Any:
     try:
         return parse_thresholds(minimums or (), maximums or ())
@@ -261,7 +267,7 @@ def status(
     except ClientError as exc:
         _fail(str(exc))
     if output != Format.table:
-        _dump(view.raw, output)
+        _dump(_without_managed_fields(view.raw), output)
         return
     out.print(status_table(view))
     if view.status.metrics and (view.status.metrics.base or view.status.metrics.fine_tuned):
@@ -286,7 +292,7 @@ def list_(
     except ClientError as exc:
         _fail(str(exc))
     if output != Format.table:
-        _dump({"items": [v.raw for v in views]}, output)
+        _dump({"items": [_without_managed_fields(v.raw) for v in views]}, output)
         return
     table = Table()
     if all_namespaces:

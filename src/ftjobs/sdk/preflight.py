@@ -94,12 +94,17 @@ def _check_gpus(job: FineTuneJob, client: Client, report: Report) -> list[jobs_a
         report.add("gpus", "warn", f"cannot list nodes to check GPUs: {exc.reason}")
         return []
     selector = res.node_selector
+    # What the pods will tolerate: the spec's tolerations plus the GPU taint's, which the
+    # renderer adds to GPU pods.
+    tolerations = [t.model_dump(by_alias=True, exclude_none=True) for t in res.tolerations]
+    tolerations.append({"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"})
     fitting = [
         n
         for n in nodes
         if not n.unschedulable
         and all(n.labels.get(k) == v for k, v in selector.items())
         and n.gpus >= res.gpus_per_node
+        and all(_tolerated(t, tolerations) for t in n.taints)
     ]
     most = max((n.gpus for n in nodes), default=0)
     where = f" matching nodeSelector {selector}" if selector else ""
@@ -125,6 +130,22 @@ def _check_gpus(job: FineTuneJob, client: Client, report: Report) -> list[jobs_a
             f"(need {res.nodes})",
         )
     return fitting
+
+
+def _tolerated(taint: dict[str, Any], tolerations: list[dict[str, Any]]) -> bool:
+    """Kubernetes' matching: PreferNoSchedule never blocks; otherwise some toleration
+    must match the taint's effect (or all effects) and key/value."""
+    if taint.get("effect") == "PreferNoSchedule":
+        return True
+    for tol in tolerations:
+        if tol.get("effect") and tol["effect"] != taint.get("effect"):
+            continue
+        if tol.get("operator", "Equal") == "Exists":
+            if not tol.get("key") or tol["key"] == taint.get("key"):
+                return True
+        elif tol.get("key") == taint.get("key") and tol.get("value", "") == taint.get("value", ""):
+            return True
+    return False
 
 
 # --- memory ------------------------------------------------------------------------------
