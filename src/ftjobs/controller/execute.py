@@ -1,7 +1,7 @@
 """Carry out a reconcile Plan through the adapter, in a crash-safe order.
 
-Order: create children (ConfigMap, Service, RBAC first, the Job last, so an existing Job
-means a complete attempt), patch Jobs, delete, patch annotations, patch status, post
+Order: create children (ConfigMap, Service, RBAC first, concurrently; the Job last, so an
+existing Job means a complete attempt), patch Jobs, delete, patch annotations, patch status, post
 events. If the controller dies half-way, the next reconcile sees what exists and
 finishes the work: creates adopt what exists, deletes accept NotFound, and the status
 records a transition only after its actions happened.
@@ -10,20 +10,30 @@ records a transition only after its actions happened.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ftjobs.controller.reconcile import Plan
 from ftjobs.k8s import Kube, KubeError
 
 log = logging.getLogger("ftjobs.controller")
+# Shared by all workers; a reconcile creates at most five objects at once.
+_POOL = ThreadPoolExecutor(16, thread_name_prefix="ftjobs-create")
 
 
 def execute(kube: Kube, ftj: dict[str, Any], plan: Plan) -> dict[str, Any] | None:
     """Apply `plan` for the stored FineTuneJob `ftj`; returns the patched object, if any."""
     meta = ftj["metadata"]
     ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
-    for obj in plan.create:
+    # What the Job's pods need (ConfigMap, Service, RBAC) is created concurrently, the Job
+    # itself only after all of them exist.
+    first = [o for o in plan.create if o["kind"] != "Job"]
+    last = [o for o in plan.create if o["kind"] == "Job"]
+    if first:
+        list(_POOL.map(lambda o: kube.create_or_adopt(o, owner_uid=uid), first))
+    for obj in last:
         kube.create_or_adopt(obj, owner_uid=uid)
+    for obj in plan.create:
         log.info(
             "created",
             extra={"ftj": f"{ns}/{name}", "kind": obj["kind"], "object": obj["metadata"]["name"]},

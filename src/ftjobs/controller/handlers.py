@@ -55,6 +55,17 @@ class Controller:
     known: set[Key] = field(default_factory=set)
     phases: metrics.PhaseBook = field(default_factory=metrics.PhaseBook)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Last relevant state seen per watched object: events that change nothing the plan
+    # reads (our own status patches, the trainer's progress, Job bookkeeping) are dropped.
+    seen: dict[tuple[str, Key], tuple[Any, ...]] = field(default_factory=dict)
+
+    def enqueue_if_changed(
+        self, ref: tuple[str, Key], signature: tuple[Any, ...], key: Key
+    ) -> None:
+        if self.seen.get(ref) == signature:
+            return
+        self.seen[ref] = signature
+        self.queue.add(key)
 
     # --- one reconcile (runs in a worker thread: the adapter is synchronous) -------------
 
@@ -161,6 +172,37 @@ def _count(plan: Plan) -> None:
         metrics.RESTARTS.inc()
 
 
+def ftj_signature(body: Any) -> tuple[Any, ...]:
+    """What of a FineTuneJob makes a reconcile necessary: the spec (its generation), the
+    annotations (cancel), deletion. Status changes are the controller's own writes or
+    the trainer's progress; the periodic resync covers anything else."""
+    meta = body.get("metadata", {})
+    annotations = meta.get("annotations") or {}
+    return (
+        meta.get("uid"),
+        meta.get("generation"),
+        tuple(sorted((k, v) for k, v in annotations.items() if k.startswith(GROUP))),
+        meta.get("deletionTimestamp"),
+    )
+
+
+def job_signature(body: Any) -> tuple[Any, ...]:
+    """The parts of a child Job that `observe` reads (see observe.observe_job)."""
+    meta = body.get("metadata", {})
+    status = body.get("status") or {}
+    conditions = tuple((c.get("type"), c.get("status")) for c in status.get("conditions") or [])
+    return (
+        meta.get("uid"),
+        meta.get("deletionTimestamp"),
+        (body.get("spec") or {}).get("suspend"),
+        status.get("active"),
+        status.get("ready"),
+        status.get("succeeded"),
+        status.get("failed"),
+        conditions,
+    )
+
+
 def _owner_key(namespace: str | None, labels: Mapping[str, str]) -> Key | None:
     owner = labels.get(LABEL_JOB)
     return (namespace, owner) if namespace and owner else None
@@ -217,6 +259,7 @@ def make_registry() -> kopf.OperatorRegistry:
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     async def _finetunejob(
         event: Any,
+        body: Any,
         namespace: str | None,
         name: str,
         memo: Any,
@@ -229,16 +272,28 @@ def make_registry() -> kopf.OperatorRegistry:
             memo.known.discard(key)
             memo.queue.forget(key)
             memo.phases.set(key, None)
+            memo.seen.pop(("ftj", key), None)
             return
         memo.known.add(key)
-        memo.queue.add(key)
+        memo.enqueue_if_changed(("ftj", key), ftj_signature(body), key)
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_JOB: kopf.PRESENT}, registry=registry)
     async def _child_job(
-        namespace: str | None, labels: Mapping[str, str], memo: Any, **_: Any
+        event: Any,
+        body: Any,
+        namespace: str | None,
+        name: str,
+        labels: Mapping[str, str],
+        memo: Any,
+        **_: Any,
     ) -> None:
         key = _owner_key(namespace, labels)
-        if key is not None:
+        if key is None:
+            return
+        if event.get("type") == "DELETED":
+            memo.seen.pop(("job", (namespace, name)), None)
             memo.queue.add(key)
+            return
+        memo.enqueue_if_changed(("job", (namespace, name)), job_signature(body), key)
 
     return registry
