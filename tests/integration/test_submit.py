@@ -345,3 +345,20 @@ def test_logs_select_the_attempts_pods_by_rank(
     assert missing.returncode == 1 and "no pods rank 5" in missing.stderr
     old = ftjobs(cluster, "logs", name, "-n", ns, "--attempt", "2")
     assert old.returncode == 1 and "no pods" in old.stderr
+
+
+def test_preflight_reads_the_model_size_from_its_config_in_s3(
+    cluster: Any, ns: str, data: dict[str, str], s3_client: Any
+) -> None:
+    config = {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257}
+    s3_client.put_object(
+        Bucket=data["bucket"], Key="models/gpt2/config.json", Body=json.dumps(config).encode()
+    )
+    run = ftjobs(
+        cluster, "preflight", str(EXAMPLE), "-n", ns,
+        *sets(data, **{"model.uri": f"s3://{data['bucket']}/models/gpt2/"}), "-o", "json",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    checks = {c["check"]: c for c in json.loads(run.stdout)["checks"]}
+    assert checks["storage model"]["status"] == "ok"
+    assert checks["memory"]["message"].startswith("~0.12B params, ZeRO-0, 2 process(es)")

@@ -8,6 +8,7 @@ lists, streamed pod logs, nodes and Secrets (existence and key names only).
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -229,8 +230,6 @@ def secret_keys(kube: Kube, namespace: str, name: str) -> list[str] | None:
 
 def secret_values(kube: Kube, namespace: str, name: str, keys: list[str]) -> dict[str, str]:
     """Decoded values of `keys` (for preflight's storage check only; never printed)."""
-    import base64
-
     data = kube.get("v1", "Secret", namespace, name).get("data") or {}
     return {k: base64.b64decode(data[k]).decode() for k in keys if k in data}
 

@@ -73,8 +73,8 @@ def preflight(
     ns = namespace or job.metadata.namespace or client.namespace
     report = Report()
     nodes = _check_gpus(job, client, report)
-    _check_memory(job, report, params, gpu_memory_bytes, nodes)
     creds = _check_secret(job, client, ns, report)
+    _check_memory(job, report, params, gpu_memory_bytes, nodes, creds)
     if check_storage:
         _check_storage(job, ns, creds, report)
     return report
@@ -170,9 +170,10 @@ def _check_memory(
     params: int | None,
     gpu_memory_bytes: int | None,
     nodes: list[jobs_api.NodeGpus],
+    creds: dict[str, str] | None,
 ) -> None:
     spec = job.spec
-    size = (params, max(params // 20, 1)) if params else _model_size(job)
+    size = (params, max(params // 20, 1)) if params else _model_size(job, creds)
     if size is None:
         report.add(
             "memory",
