@@ -9,6 +9,7 @@ parameter; stage 1 (P_os) shards the 12 optimizer bytes: 4Ψ + 12Ψ/N).
 
 They count model states only (parameters, gradients, optimizer states), not activations,
 which depend on batch and sequence length; preflight reports them as a lower bound.
+tests/training/test_sdk_memory_estimate.py checks the numbers against DeepSpeed itself.
 The parameter count comes from a Hugging Face config.json when storage has one, else
 from the model's name (`...-7B`, `...-125m`).
 """
@@ -76,32 +77,36 @@ def estimate(
             4 * params + 12 * params // total_gpus, 0, "4 B/param + 12 B/param / GPUs (stage 1)"
         )
     if zero_stage == 2:
-        # estimate_zero2_model_states_mem_needs
+        # estimate_zero2_model_states_mem_needs: 2 = fp16 params; 18 = fp16 and fp32 grads
+        # (2 + 4), fp32 master params (4), Adam momentum and variance (8), sharded over N.
         if offload_optimizer:
             cpu = int(params * max(4 * total_gpus, 16) * BUFFER_FACTOR)
             return Estimate(2 * params, cpu, "DeepSpeed ZeRO-2 estimator, optimizer offload")
         cpu = int(params * 4 * gpus * BUFFER_FACTOR)
         return Estimate(
-            4 * params + 16 * params // total_gpus, cpu, "DeepSpeed ZeRO-2 estimator: 4Ψ + 16Ψ/N"
+            2 * params + int(18 * params / total_gpus),
+            cpu,
+            "DeepSpeed ZeRO-2 estimator: 2Ψ + 18Ψ/N",
         )
-    # zero_stage == 3: estimate_zero3_model_states_mem_needs (zero_init=True)
+    # zero_stage == 3: estimate_zero3_model_states_mem_needs with zero_init=True (models
+    # are built partitioned), where the CPU figures scale with 1/nodes.
     largest_layer_memory = 4 * largest_layer_params
     gpus_factor = 1 / max(nodes, 1)
     if offload_optimizer and offload_parameters:
-        cpu = int(params * max(4 * gpus, 18 * gpus_factor) * BUFFER_FACTOR)
+        cpu = int(params * 18 * gpus_factor * BUFFER_FACTOR)
         return Estimate(
             largest_layer_memory, cpu, "DeepSpeed ZeRO-3 estimator, params+optimizer offload"
         )
     if offload_optimizer:
-        cpu = int(params * max(4 * gpus, 16 * gpus_factor) * BUFFER_FACTOR)
+        cpu = int(params * 16 * gpus_factor * BUFFER_FACTOR)
         return Estimate(
-            largest_layer_memory + 2 * params // total_gpus,
+            largest_layer_memory + int(2 * params / total_gpus),
             cpu,
             "DeepSpeed ZeRO-3 estimator, optimizer offload",
         )
-    cpu = int(params * 4 * gpus * BUFFER_FACTOR)
+    cpu = int(largest_layer_params * 4 * gpus * BUFFER_FACTOR)
     return Estimate(
-        largest_layer_memory + 18 * params // total_gpus,
+        largest_layer_memory + int(18 * params / total_gpus),
         cpu,
         "DeepSpeed ZeRO-3 estimator: 4 x largest layer + 18Ψ/N",
     )
