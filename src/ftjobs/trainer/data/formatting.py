@@ -118,10 +118,8 @@ class RowFormatter:
 
     def _format(self, row: dict[str, Any], uri: str, n: int) -> str:
         assert self.template is not None
-        clean = {
-            k: (_as_text(v).strip() if self.strip else v) if isinstance(v, str) or v is None else v
-            for k, v in row.items()
-        }
+        # Template values get the same stripping as the text columns; others pass as is.
+        clean = {k: v.strip() if self.strip and isinstance(v, str) else v for k, v in row.items()}
         try:
             return self.template.format(**clean)
         except KeyError as exc:

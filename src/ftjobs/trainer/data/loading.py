@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,7 +105,7 @@ def resolve_files(uri: str, fmt: str, storage_options: StorageOptions) -> list[D
 
 def iter_rows(
     file: DataFile, storage_options: StorageOptions
-) -> Iterator[tuple[int, dict[str, Any]]]:
+) -> Generator[tuple[int, dict[str, Any]], None, None]:
     """(1-based row number, row) for every row of one file, via a `datasets` streaming reader.
 
     CSV cannot tell an empty cell from a missing one, so its empty cells read as "".

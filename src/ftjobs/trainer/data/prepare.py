@@ -11,6 +11,7 @@ Every rank runs the pass (it needs the validation/test rows anyway for evaluatio
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,7 +238,8 @@ def prepare_data(
     # Given validation/test first: their inputs are the leakage keys for the train pass.
     # Pair-ness is decided by the train data, so peek at its first row before them.
     if p.task == "sequence-classification":
-        first = next(iter_rows(sources[TRAIN][0], storage_options), None)
+        with closing(iter_rows(sources[TRAIN][0], storage_options)) as reader:
+            first = next(reader, None)
         p.pair = p.fmt.uses_pair(first[1]) if first else False
     for split in (VALIDATION, TEST):
         if split in sources:
