@@ -168,7 +168,12 @@ def plain(args: argparse.Namespace) -> None:
         Path(spec.model.uri.removeprefix("file://")), labels=data.labels, dtype=dtype
     )
     features = task.tokenize(data.train, tokenizer, spec.hyperparameters.max_seq_length)
-    mine = [features[i] for i in range(rank, len(features), world)]
+    # The same samples in the same order as the trainer's first epoch (padding lengths,
+    # hence compute, depend on which rows share a batch).
+    order = torch.randperm(
+        len(features), generator=torch.Generator().manual_seed(spec.hyperparameters.seed)
+    ).tolist()
+    mine = [features[i] for i in order[rank::world]]
     collate = task.collator(tokenizer)
     engine, _, _, _ = deepspeed.initialize(
         model=model, model_parameters=model.parameters(), config=config
