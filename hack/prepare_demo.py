@@ -251,7 +251,7 @@ def _email_text(raw: bytes) -> str:
     parts = [str(msg.get("subject", ""))]
     # Old mail has broken charsets and MIME parts; a body that cannot decode is left out.
     with contextlib.suppress(LookupError, ValueError, KeyError, AttributeError):
-        body = msg.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+        body = msg.get_body(preferencelist=("plain",))
         if body is not None:
             parts.append(body.get_content())
     return " ".join(" ".join(parts).split())

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ftjobs.api.spec import FineTuneJobSpec
-from ftjobs.trainer.data import PreparedData, prepare_data
+from ftjobs.trainer.data import PreparedData, add_token_lengths, prepare_data
 from ftjobs.trainer.tasks import IGNORE_INDEX, get_task
 
 MAX_LEN = 64
@@ -93,6 +93,10 @@ def test_classification_shapes_training_and_metrics(
     width = max(len(encoded[i]["input_ids"]) for i in range(5))
     assert batch["input_ids"].shape == batch["attention_mask"].shape == (5, width)
     assert batch["labels"].shape == (5,) and batch["labels"].dtype == torch.long
+    report = add_token_lengths(data.report, "train", encoded)
+    tokens = report["splits"]["train"]["length_tokens"]
+    lengths = sorted(len(ids) for ids in encoded["input_ids"])
+    assert (tokens["min"], tokens["max"]) == (lengths[0], lengths[-1])
 
     before = adapter.evaluate(
         model, tok, data.validation, batch_size=16, max_new_tokens=1, metrics=None

@@ -13,7 +13,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import torch
@@ -69,7 +69,8 @@ def test_minilm_learns_tweet_sentiment(tmp_path: Path, monkeypatch: pytest.Monke
     base = accuracy()
     # The word-embedding table is half of the parameters; freezing it halves the optimizer
     # work on these shared CPUs and is a common choice for small fine-tuning sets anyway.
-    model.get_input_embeddings().weight.requires_grad_(False)
+    embeddings: Any = cast(Any, model).get_input_embeddings()
+    embeddings.weight.requires_grad_(False)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     encoded = adapter.tokenize(train, tokenizer, 64)
     collate = adapter.collator(tokenizer)

@@ -7,5 +7,6 @@ raises `DataError` with the file, row and field in the message.
 
 from ftjobs.trainer.data.errors import DataError
 from ftjobs.trainer.data.prepare import PreparedData, prepare_data
+from ftjobs.trainer.data.report import add_token_lengths
 
-__all__ = ["DataError", "PreparedData", "prepare_data"]
+__all__ = ["DataError", "PreparedData", "add_token_lengths", "prepare_data"]

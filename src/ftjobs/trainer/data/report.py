@@ -60,6 +60,17 @@ class SplitStats:
         }
 
 
+def add_token_lengths(report: dict[str, Any], split: str, encoded: Any) -> dict[str, Any]:
+    """Put token-length percentiles of a tokenized map-style split into the report.
+
+    The data step has no tokenizer, so the recipe calls this after `task.tokenize` (the
+    lengths are after truncation to maxSeqLength). Returns the report for chaining.
+    """
+    lengths = array("q", (len(ids) for ids in encoded["input_ids"]))
+    report["splits"][split]["length_tokens"] = percentiles(lengths)
+    return report
+
+
 def percentiles(values: array[int]) -> dict[str, float] | None:
     """min / p50 / p90 / p99 / max / mean, or None for no rows."""
     if not values:
