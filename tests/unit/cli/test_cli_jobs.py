@@ -39,7 +39,11 @@ def test_top_level_help_lists_the_commands() -> None:
 
 def test_submit_invalid_spec_exits_2_before_connecting(tmp_path: Path) -> None:
     # No kubeconfig anywhere: the spec error must come first.
-    env = {"KUBECONFIG": str(tmp_path / "missing"), "HOME": str(tmp_path)}
+    env = {
+        "KUBECONFIG": str(tmp_path / "missing"),
+        "HOME": str(tmp_path),
+        "KUBERNETES_SERVICE_HOST": "",
+    }
     result = run(
         "submit", str(EXAMPLE), "--set", "hyperparameters.learningRate=0", "--wait", env=env
     )
@@ -48,7 +52,11 @@ def test_submit_invalid_spec_exits_2_before_connecting(tmp_path: Path) -> None:
 
 
 def test_submit_without_a_cluster_is_a_clear_error(tmp_path: Path) -> None:
-    env = {"KUBECONFIG": str(tmp_path / "missing"), "HOME": str(tmp_path)}
+    env = {
+        "KUBECONFIG": str(tmp_path / "missing"),
+        "HOME": str(tmp_path),
+        "KUBERNETES_SERVICE_HOST": "",
+    }
     result = run("submit", str(EXAMPLE), env=env)
     assert result.exit_code == 1
     assert "kubeconfig" in result.output.lower()
