@@ -398,6 +398,7 @@ def test_report_has_counts_label_balance_and_length_percentiles(tmp_path: Path) 
     pct = r["splits"]["train"]["length_chars"]["input"]
     assert pct["min"] == train_lengths[0] and pct["max"] == train_lengths[-1]
     assert pct["min"] <= pct["p50"] <= pct["p90"] <= pct["p99"] <= pct["max"]
+    assert r["splits"]["train"]["length_chars"]["output"] is None  # classification: no text out
 
 
 # -- streaming ----------------------------------------------------------------------------------

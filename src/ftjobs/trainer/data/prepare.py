@@ -149,7 +149,8 @@ class _Preparer:
                         continue
                     train_rows += 1
                     out.cutoff = (idx, n)
-                out.split_stats[split].add(input_text, rec.text(self.fmt.outputs), rec.label)
+                output = rec.text(self.fmt.outputs) if self.fmt.outputs else None
+                out.split_stats[split].add(input_text, output, rec.label)
                 if split != TRAIN or not self.ds.streaming:
                     out.kept[split].append(_Kept(file.uri, n, rec))
         if out.stats.read == 0:

@@ -25,9 +25,11 @@ class SplitStats:
     def rows(self) -> int:
         return len(self.input_chars)
 
-    def add(self, input_text: str, output_text: str, label: Any) -> None:
+    def add(self, input_text: str, output_text: str | None, label: Any) -> None:
+        """Count one kept row; `output_text` is None for tasks without one (classification)."""
         self.input_chars.append(len(input_text))
-        self.output_chars.append(len(output_text))
+        if output_text is not None:
+            self.output_chars.append(len(output_text))
         if label is not None:
             self.labels[label] += 1
 
