@@ -307,10 +307,11 @@ def test_unreadable_and_missing_files_are_data_errors(tmp_path: Path) -> None:
 def test_question_answering_answer_outside_the_context_is_an_error(tmp_path: Path) -> None:
     rows = [
         {"question": "q1", "context": "the ball is red.", "answer": "red"},
-        {"question": "q2", "context": "the box is blue.", "answer": "green"},
+        {"question": "q2", "context": "", "answer": "red"},  # empty: dropped, no error
+        {"question": "q3", "context": "the box is blue.", "answer": "green"},
     ]
     with pytest.raises(
-        DataError, match=r"row 2: field 'answer': answer 'green' is not in the context"
+        DataError, match=r"row 3: field 'answer': answer 'green' is not in the context"
     ):
         prepare_data(make_spec("question-answering", write_jsonl(tmp_path / "qa.jsonl", rows)))
 

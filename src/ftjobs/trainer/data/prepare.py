@@ -108,8 +108,6 @@ class _Preparer:
         rec = self.fmt.record(row, file.uri, n, pair=self.pair)
         if self.task == "sequence-classification" and self.ds.labels:
             label_index(rec.label, self.ds.labels, file.uri, n, self.fmt.fields["label"] or "label")
-        elif self.task == "question-answering":
-            self.fmt.finish(rec, None, file.uri, n)  # answer must be in the context: fail here
         return rec
 
     # -- the pass -------------------------------------------------------------------------
@@ -137,6 +135,10 @@ class _Preparer:
                     seen.add(key)
                 if self.task == "sequence-classification":
                     out.labels_seen.add(rec.label)
+                elif self.task == "question-answering":
+                    # The answer must be in the context; checked once the row survived
+                    # cleaning, so an empty context is dropped rather than an error.
+                    self.fmt.finish(rec, None, file.uri, n)
                 input_text = self.fmt.input_text(rec)
                 split = self.split_of(input_text) if source == TRAIN else source
                 if split == TRAIN:
