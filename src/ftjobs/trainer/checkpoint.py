@@ -213,6 +213,10 @@ class Checkpointer:
         log.info("resumed from %s (step %d)", self.checkpoints.uri(step), step)
         return state
 
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait until every saved checkpoint of this rank is uploaded (re-raising a failure)."""
+        self.uploader.wait(timeout)
+
     def close(self, timeout: float | None = None) -> None:
         """Wait for pending uploads (re-raising a failure) and stop the upload thread."""
         self.uploader.close(timeout)

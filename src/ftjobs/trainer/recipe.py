@@ -301,7 +301,10 @@ class Recipe:
                 self.stop.requested is not None, len(pending) < self.gas, time_due
             )
             if stop:
-                self.save_checkpoint(wait=True)
+                if self.checkpointer.last_saved_step == self.step:
+                    self.checkpointer.wait()  # this step is saved already: let it commit
+                else:
+                    self.save_checkpoint(wait=True)
                 raise Stopped(f"stopped by {self.stop.requested or 'a peer'} at step {self.step}")
             if time_due and self.checkpointer.last_saved_step != self.step:
                 self.save_checkpoint()
