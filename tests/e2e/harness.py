@@ -143,7 +143,7 @@ class Api:
             ]
             return pods if len(pods) >= count else None
 
-        return wait_for(f"{count} running pods of {namespace}/{name} attempt {attempt}", check, 60)
+        return wait_for(f"{count} running pods of {namespace}/{name} attempt {attempt}", check, 120)
 
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         return [
