@@ -249,8 +249,10 @@ def main() -> int:
         "api_requests_per_ftj": round((after - before) / n, 2),
     }
     print(json.dumps(result))
+    # Wait for the namespace to go: thousands of pods being deleted slow down whatever runs
+    # next on the same control plane (a shared test cluster).
     subprocess.run(
-        ["kubectl", "--kubeconfig", args.kubeconfig, "delete", "namespace", ns, "--wait=false"],
+        ["kubectl", "--kubeconfig", args.kubeconfig, "delete", "namespace", ns, "--timeout=900s"],
         capture_output=True,
     )
     return 0
