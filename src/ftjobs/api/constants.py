@@ -26,6 +26,10 @@ LABEL_PART_OF: Final = "app.kubernetes.io/part-of"
 LABEL_KUEUE_QUEUE: Final = "kueue.x-k8s.io/queue-name"
 MANAGER: Final = "ftjobs-controller"
 
+# `ftjobs cancel` sets this annotation; the controller deletes the running attempt and
+# marks the job Cancelled (the record stays). Shared by the SDK and the controller.
+ANNOTATION_CANCEL: Final = f"{GROUP}/cancel-requested"
+
 # Trainer exit codes. The Job's podFailurePolicy and the controller classify pod
 # failures by these, so they are part of the contract between trainer and controller.
 EXIT_SUCCESS: Final = 0

@@ -55,14 +55,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lease-duration", type=int, default=15, help="Seconds")
     p.add_argument("--lease-renew", type=float, default=5.0, help="Seconds")
     p.add_argument("--image", default=None, help="Trainer image (default: render's)")
+    p.add_argument("--s3-endpoint", default=None, help="S3 endpoint for jobs whose spec sets none")
+    p.add_argument("--s3-region", default=None, help="S3 region for jobs whose spec sets none")
     p.add_argument("--verbose", "-v", action="store_true")
     return p.parse_args(argv)
 
 
 def _settings(args: argparse.Namespace) -> RenderSettings:
+    overrides: dict[str, str] = {}
     if args.image:
-        return RenderSettings(image=args.image)
-    return RenderSettings()
+        overrides["image"] = args.image
+    if args.s3_endpoint:
+        overrides["s3_endpoint"] = args.s3_endpoint
+    if args.s3_region:
+        overrides["s3_region"] = args.s3_region
+    return RenderSettings(**overrides)
 
 
 async def _hold_lease(elector: LeaderElector, stop: asyncio.Event, lost: list[bool]) -> None:

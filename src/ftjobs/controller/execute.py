@@ -1,6 +1,7 @@
 """Carry out a reconcile Plan through the adapter, in a crash-safe order.
 
-Order: create children (ConfigMap, Service, RBAC first, concurrently; the Job last, so an
+Order: create children (ConfigMap, Service, ServiceAccount, Role concurrently; then the
+RoleBinding; the Job last, so an
 existing Job means a complete attempt), patch Jobs, delete, patch annotations, patch status, post
 events. If the controller dies half-way, the next reconcile sees what exists and
 finishes the work: creates adopt what exists, deletes accept NotFound, and the status
@@ -27,8 +28,11 @@ def execute(kube: Kube, ftj: dict[str, Any], plan: Plan) -> dict[str, Any] | Non
     ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
     # What the Job's pods need (ConfigMap, Service, RBAC) is created concurrently, the Job
     # itself only after all of them exist.
-    first = [o for o in plan.create if o["kind"] != "Job"]
-    last = [o for o in plan.create if o["kind"] == "Job"]
+    # A RoleBinding goes after its Role: a controller without the `bind` verb (the chart's
+    # least-privilege RBAC) may only bind a Role that exists, else the API server says 404.
+    first = [o for o in plan.create if o["kind"] not in ("Job", "RoleBinding")]
+    last = [o for o in plan.create if o["kind"] == "RoleBinding"]
+    last += [o for o in plan.create if o["kind"] == "Job"]
     if first:
         list(_POOL.map(lambda o: kube.create_or_adopt(o, owner_uid=uid), first))
     for obj in last:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ftjobs.api.constants import EXIT_PERMANENT, EXIT_RETRIABLE, GROUP
+from ftjobs.api.constants import ANNOTATION_CANCEL, EXIT_PERMANENT, EXIT_RETRIABLE, GROUP
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.status import (
     TERMINAL_PHASES,
@@ -48,7 +48,6 @@ from ftjobs.api.status import (
 from ftjobs.api.trainer_config import job_output_uri
 from ftjobs.render import RenderSettings, child_names, render_job
 
-ANNOTATION_CANCEL = f"{GROUP}/cancel-requested"
 ANNOTATION_CHILDREN_DELETED = f"{GROUP}/children-deleted"
 
 # Status fields the controller owns; `progress`, `latestCheckpoint` and `metrics` belong

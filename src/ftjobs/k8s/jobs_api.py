@@ -18,13 +18,17 @@ from typing import Any
 import urllib3
 from kubernetes import client, config
 
-from ftjobs.api.constants import API_VERSION, GROUP, KIND, LABEL_ATTEMPT, LABEL_JOB, PLURAL
+from ftjobs.api.constants import (
+    ANNOTATION_CANCEL,
+    API_VERSION,
+    KIND,
+    LABEL_ATTEMPT,
+    LABEL_JOB,
+    PLURAL,
+)
 from ftjobs.k8s.client import Kube, resource_path
 from ftjobs.k8s.errors import KubeError, NotFound, classify_status, connection_error
 
-# Set by `ftjobs cancel`; the controller (ftjobs.controller.reconcile.ANNOTATION_CANCEL)
-# then stops the attempt and ends the job in phase Cancelled.
-ANNOTATION_CANCEL = f"{GROUP}/cancel-requested"
 # The Job controller's annotation on each pod of an Indexed Job: the pod's node rank.
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
