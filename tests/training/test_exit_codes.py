@@ -2,9 +2,10 @@
 
 The clean-run loop proves the deterministic exit (barrier, destroy the process group,
 flush, os._exit): without it, gloo aborts a rank during interpreter shutdown in ~5 % of
-runs. Each run costs ~20-30 s of 2 shared CPUs (mostly importing torch/DeepSpeed/
+runs. Each run costs ~10 s of 2 shared CPUs (mostly importing torch/DeepSpeed/
 transformers in 2 processes), so the default here is 5 runs and the issue's full proof is
-`FTJOBS_EXIT_LOOP_RUNS=50 pytest tests/training/test_exit_codes.py -k clean`.
+`FTJOBS_EXIT_LOOP_RUNS=50 pytest tests/training/test_exit_codes.py -k clean` (50/50 exited 0
+in 512 s when recorded).
 """
 
 from __future__ import annotations
