@@ -359,8 +359,10 @@ class Recipe:
                 self.save_checkpoint()
                 last_checkpoint = time.monotonic()
 
-        self.checkpointer.close()  # every upload committed (or its failure raised)
         self.timings["train_s"] = time.monotonic() - started
+        drain = time.monotonic()
+        self.checkpointer.close()  # every upload committed (or its failure raised)
+        self.timings["checkpoint_drain_s"] = time.monotonic() - drain
         log.info(
             "training done: %d steps in %s", self.step, format_duration(self.timings["train_s"])
         )
