@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -62,14 +63,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _settings(args: argparse.Namespace) -> RenderSettings:
-    overrides: dict[str, str] = {}
+    settings = RenderSettings()
     if args.image:
-        overrides["image"] = args.image
+        settings = dataclasses.replace(settings, image=args.image)
     if args.s3_endpoint:
-        overrides["s3_endpoint"] = args.s3_endpoint
+        settings = dataclasses.replace(settings, s3_endpoint=args.s3_endpoint)
     if args.s3_region:
-        overrides["s3_region"] = args.s3_region
-    return RenderSettings(**overrides)
+        settings = dataclasses.replace(settings, s3_region=args.s3_region)
+    return settings
 
 
 async def _hold_lease(elector: LeaderElector, stop: asyncio.Event, lost: list[bool]) -> None:

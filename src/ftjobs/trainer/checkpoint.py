@@ -21,9 +21,12 @@ keeps `client_state` only in rank 0's file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +59,8 @@ PARTS = "_parts"
 STATE_FILE = "trainer-state-rank-{rank:05d}.pt"
 # How long rank 0 waits for the other ranks' parts before giving the checkpoint up.
 PART_TIMEOUT_S = 1800.0
+# Niceness of the upload thread (0-19): uploads use the CPU training leaves idle.
+UPLOAD_NICE = 10
 
 
 class ShardedCheckpointStore(CheckpointStore):
@@ -70,6 +75,10 @@ class ShardedCheckpointStore(CheckpointStore):
         return f"{step_dir(step)}/{PARTS}/{self.token}-rank-{rank:05d}.json"
 
     def commit(self, step: int, local_dir: Path) -> str:
+        # Runs on the upload thread: lower its CPU priority (Linux schedules threads as
+        # tasks), so hashing and copying yield to the training thread when CPUs are busy.
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), UPLOAD_NICE)
         name = step_dir(step)
         files = sorted(
             (p.relative_to(local_dir).as_posix(), p) for p in local_dir.rglob("*") if p.is_file()
