@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from kubernetes import client
 
 from ftjobs.api import constants
 from ftjobs.api.crd import IMMUTABLE_MESSAGE
 from ftjobs.api.validation import SpecError, parse_job
+from ftjobs.sdk import yaml_output
 from ftjobs.sdk.manifests import render_manifests
 from ftjobs.sdk.schema import crd_yaml
 from ftjobs.sdk.spec import load_documents, load_job
@@ -56,7 +56,8 @@ def _text(value: str | bytes | None) -> str:
 
 def write_yaml(objects: list[dict[str, Any]]) -> str:
     path = Path(tempfile.mkdtemp()) / "objects.yaml"
-    path.write_text(yaml.safe_dump_all(objects, sort_keys=False))
+    # What `ftjobs render` prints, so kubectl reads exactly what users pipe to it.
+    path.write_text(yaml_output.dump_all(objects))
     return str(path)
 
 

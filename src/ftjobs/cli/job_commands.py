@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-import yaml
 from rich.table import Table
 
 from ftjobs.api.validation import SpecError
 from ftjobs.cli.job_views import WaitDisplay, events_table, metrics_table, status_table
 from ftjobs.cli.output import err, out, print_spec_error
+from ftjobs.sdk import yaml_output
 from ftjobs.sdk.client import Client, ClientError, JobView, WaitTimeout, summary_of
 from ftjobs.sdk.metrics_gate import evaluate, fine_tuned_metrics, parse_thresholds
 from ftjobs.sdk.spec import load_job
@@ -100,7 +100,7 @@ def _dump(doc: Any, fmt: Format) -> None:
     if fmt == Format.json:
         typer.echo(json.dumps(doc, indent=2, default=str))
     else:
-        typer.echo(yaml.safe_dump(doc, sort_keys=False, width=100), nl=False)
+        typer.echo(yaml_output.dump(doc), nl=False)
 
 
 def _without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:

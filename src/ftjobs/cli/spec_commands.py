@@ -7,11 +7,11 @@ from importlib.metadata import version as package_version
 from typing import Annotated
 
 import typer
-import yaml
 
 from ftjobs.api.constants import API_VERSION
 from ftjobs.api.validation import SpecError
 from ftjobs.cli.output import err, out, print_spec_error
+from ftjobs.sdk import yaml_output
 from ftjobs.sdk.manifests import render_manifests
 from ftjobs.sdk.schema import crd_yaml, schema_json
 from ftjobs.sdk.spec import load_job, validate_file
@@ -69,7 +69,7 @@ def render(
     except SpecError as exc:
         print_spec_error(exc, file)
         raise typer.Exit(1) from None
-    typer.echo(yaml.safe_dump_all(objects, sort_keys=False, width=100), nl=False)
+    typer.echo(yaml_output.dump_all(objects), nl=False)
 
 
 def crd() -> None:
