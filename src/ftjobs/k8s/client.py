@@ -24,10 +24,9 @@ from typing import Any
 import urllib3
 from kubernetes import client, config
 
-from ftjobs.api.constants import API_VERSION, GROUP, KIND, MANAGER, PLURAL, VERSION
+from ftjobs.api.constants import API_VERSION, KIND, MANAGER, PLURAL
 from ftjobs.k8s.errors import (
     AlreadyExists,
-    KubeError,
     NotFound,
     PermanentError,
     RetriableError,
@@ -295,16 +294,5 @@ class Kube:
         return self.create(event)
 
 
-__all__ = [
-    "GROUP",
-    "RESOURCES",
-    "VERSION",
-    "AlreadyExists",
-    "Kube",
-    "KubeError",
-    "NotFound",
-    "PermanentError",
-    "RetriableError",
-    "load_client",
-    "resource_path",
-]
+# The package (ftjobs.k8s) is the facade: it re-exports these with the errors.
+__all__ = ["RESOURCES", "Kube", "load_client", "resource_path"]
