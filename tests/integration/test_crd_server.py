@@ -48,6 +48,13 @@ def kubectl(cluster: Any, *args: str) -> tuple[int, str]:
     return result.returncode, output
 
 
+def server_dry_run(cluster: Any, namespace: str, path: str) -> tuple[int, str]:
+    """`kubectl create --dry-run=server --validate=strict` of the file at `path`."""
+    return kubectl(
+        cluster, "create", "--dry-run=server", "--validate=strict", "-n", namespace, "-f", path
+    )
+
+
 def _text(value: str | bytes | None) -> str:
     if isinstance(value, bytes):
         return value.decode(errors="replace")
@@ -110,16 +117,7 @@ def test_invalid_spec_is_refused_by_the_server_naming_the_field(
     if case.server_skip:
         # Documented as not checkable by the API server (the reason is in the file).
         return
-    code, out = kubectl(
-        cluster,
-        "create",
-        "--dry-run=server",
-        "--validate=strict",
-        "-n",
-        namespace,
-        "-f",
-        str(case.path),
-    )
+    code, out = server_dry_run(cluster, namespace, str(case.path))
     assert code != 0, f"{case.path.name} was accepted by the API server"
     assert case.expect in out, f"{case.path.name}: server did not name {case.expect}:\n{out}"
 
@@ -159,16 +157,7 @@ def test_rendered_objects_pass_a_server_side_dry_run(
     doc["metadata"]["uid"] = str(uuid.uuid4())
     objects = render_manifests(parse_job(doc), namespace=namespace)
     assert all(o["metadata"].get("ownerReferences") for o in objects)
-    code, out = kubectl(
-        cluster,
-        "create",
-        "--dry-run=server",
-        "--validate=strict",
-        "-n",
-        namespace,
-        "-f",
-        write_yaml(objects),
-    )
+    code, out = server_dry_run(cluster, namespace, write_yaml(objects))
     assert code == 0, out
 
 
@@ -176,16 +165,7 @@ def test_examples_are_accepted(cluster: Any, namespace: str, crd_installed: None
     for path in sorted(EXAMPLE.parent.glob("**/*.yaml")):
         if not any(d.get("kind") == constants.KIND for d in load_documents(path)):
             continue
-        code, out = kubectl(
-            cluster,
-            "create",
-            "--dry-run=server",
-            "--validate=strict",
-            "-n",
-            namespace,
-            "-f",
-            str(path),
-        )
+        code, out = server_dry_run(cluster, namespace, str(path))
         assert code == 0, f"{path.name}: {out}"
 
 
