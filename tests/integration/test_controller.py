@@ -298,17 +298,13 @@ def test_suspend_then_resume(
     cluster: Any, api: Api, controller: ControllerProcess, namespace: str
 ) -> None:
     name = "susp"
+
+    def set_suspend(value: bool) -> None:
+        patch = json.dumps({"spec": {"suspend": value}}, separators=(",", ":"))
+        kubectl(cluster, "patch", "-n", namespace, f"ftj/{name}", "--type=merge", "-p", patch)
+
     run_to_running(api, namespace, name)
-    kubectl(
-        cluster,
-        "patch",
-        "-n",
-        namespace,
-        f"ftj/{name}",
-        "--type=merge",
-        "-p",
-        '{"spec":{"suspend":true}}',
-    )
+    set_suspend(True)
     status = api.wait_phase(namespace, name, "Queued")
     assert condition(status, "Suspended")["status"] == "True"
     wait_for(
@@ -325,16 +321,7 @@ def test_suspend_then_resume(
         ),
         60,
     )
-    kubectl(
-        cluster,
-        "patch",
-        "-n",
-        namespace,
-        f"ftj/{name}",
-        "--type=merge",
-        "-p",
-        '{"spec":{"suspend":false}}',
-    )
+    set_suspend(False)
     status = api.wait_phase(namespace, name, "Running")
     assert condition(status, "Suspended")["status"] == "False"
     assert status["restarts"] == 0 and status["attempt"] == 1
