@@ -311,48 +311,31 @@ def test_service_account_tokens_are_issued_and_accepted(
     r = cluster.kubectl("create", "token", "default", "-n", namespace, "--duration=10m")
     assert r.returncode == 0, r.stderr
     token = r.stdout.strip()
-    who = subprocess.run(
-        [
-            cluster.bin_dir["kubectl"],
-            "--server",
-            cluster.server,
-            "--certificate-authority",
-            str(cluster.pki / "ca.crt"),
-            "--token",
-            token,
-            "auth",
-            "whoami",
-            "-o",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+
+    def as_token(*args: str) -> subprocess.CompletedProcess[str]:
+        """kubectl with the token as the only credential (no kubeconfig user)."""
+        return subprocess.run(
+            [
+                cluster.bin_dir["kubectl"],
+                "--server",
+                cluster.server,
+                "--certificate-authority",
+                str(cluster.pki / "ca.crt"),
+                "--token",
+                token,
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    who = as_token("auth", "whoami", "-o", "json")
     assert who.returncode == 0, who.stderr
     user = json.loads(who.stdout)["status"]["userInfo"]["username"]
     assert user == f"system:serviceaccount:{namespace}:default"
     # RBAC is on: the default SA may not list pods
-    can = subprocess.run(
-        [
-            cluster.bin_dir["kubectl"],
-            "--server",
-            cluster.server,
-            "--certificate-authority",
-            str(cluster.pki / "ca.crt"),
-            "--token",
-            token,
-            "auth",
-            "can-i",
-            "list",
-            "pods",
-            "-n",
-            namespace,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    can = as_token("auth", "can-i", "list", "pods", "-n", namespace)
     assert can.stdout.strip() == "no"
 
 
