@@ -44,6 +44,12 @@ def run(cmd: list[str], cluster: Any, *, input: str | None = None) -> str:
     return proc.stdout
 
 
+def kubectl_ok(cluster: Any, *args: str, input: str | None = None) -> str:
+    """kubectl with the cluster's kubeconfig; asserts success, returns stdout."""
+    kubectl = [str(cluster.bins["kubectl"]), "--kubeconfig", cluster.kubeconfig]
+    return run([*kubectl, *args], cluster, input=input)
+
+
 def template(helm: str, cluster: Any, release: str, namespace: str, *sets: str) -> str:
     args = [helm, "template", release, str(CHART), "--namespace", namespace]
     for s in sets:
@@ -182,45 +188,27 @@ def test_helm_template_applies_with_server_dry_run(helm: str, cluster: Any, name
             ],
             cluster,
         )
-        out = run(
-            [
-                str(cluster.bins["kubectl"]),
-                "--kubeconfig",
-                cluster.kubeconfig,
-                "apply",
-                "--dry-run=server",
-                "-n",
-                namespace,
-                "-f",
-                "-",
-            ],
-            cluster,
-            input=rendered,
+        out = kubectl_ok(
+            cluster, "apply", "--dry-run=server", "-n", namespace, "-f", "-", input=rendered
         )
         assert "deployment.apps/" in out and "(server dry run)" in out
 
 
 def test_kustomize_base_applies_with_server_dry_run(cluster: Any) -> None:
-    kubectl = str(cluster.bins["kubectl"])
     created = cluster.kubectl("get", "namespace", "ftjobs-system").returncode != 0
     if created:
         # Objects inside a namespace that a dry-run only pretends to create cannot be
         # checked; the namespace itself is then applied as an update (dry run too).
         cluster.kubectl("create", "namespace", "ftjobs-system", check=True)
     try:
-        out = run(
-            [
-                kubectl,
-                "--kubeconfig",
-                cluster.kubeconfig,
-                "apply",
-                "--dry-run=server",
-                "--server-side",
-                "--force-conflicts",
-                "-k",
-                str(BASE),
-            ],
+        out = kubectl_ok(
             cluster,
+            "apply",
+            "--dry-run=server",
+            "--server-side",
+            "--force-conflicts",
+            "-k",
+            str(BASE),
         )
         for kind in ("customresourcedefinition", "clusterrole", "deployment", "service"):
             assert kind in out, out
@@ -309,20 +297,7 @@ def test_controller_runs_with_only_the_charts_rbac(
     container = controller_container(docs(rendered))
     health_port = free_port()
     install_crd(cluster)
-    token = run(
-        [
-            str(cluster.bins["kubectl"]),
-            "--kubeconfig",
-            cluster.kubeconfig,
-            "create",
-            "token",
-            name,
-            "-n",
-            namespace,
-            "--duration=1h",
-        ],
-        cluster,
-    ).strip()
+    token = kubectl_ok(cluster, "create", "token", name, "-n", namespace, "--duration=1h").strip()
     admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())
     server = admin["clusters"][0]["cluster"]
     kubeconfig = {
