@@ -69,7 +69,7 @@ def _launch(command: list[str], workdir: Path, *, nnodes: int = 2, nproc: int = 
 
     CPU (gloo) unless BENCH_ACCELERATOR=cuda.
     """
-    from tests.training.trainer_run import free_port
+    from ftjobs.sdk.local import free_port, launcher_argv
 
     port = free_port()
     procs = []
@@ -87,17 +87,7 @@ def _launch(command: list[str], workdir: Path, *, nnodes: int = 2, nproc: int = 
         log = (workdir / f"node-{node}.log").open("wb")
         procs.append(
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "ftjobs.trainer.launch",
-                    f"--nnodes={nnodes}",
-                    f"--node-rank={node}",
-                    f"--nproc-per-node={nproc}",
-                    "--master-addr=127.0.0.1",
-                    f"--master-port={port}",
-                    *command,
-                ],
+                launcher_argv(command, nnodes=nnodes, node_rank=node, nproc=nproc, port=port),
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -113,9 +103,11 @@ def trainer_step_s(workdir: Path, steps: int, every: int | None = None) -> tuple
     """Seconds per optimizer step of the ftjobs trainer (its own train-loop timing)."""
     from tests.training.trainer_run import write_config
 
+    from ftjobs.sdk.local import trainer_args
+
     out = workdir / "out"
     write_config(workdir / "job.json", _spec(out, steps, every), name="bench")
-    _launch(["-m", "ftjobs.trainer", "--config", str(workdir / "job.json")], workdir)
+    _launch(trainer_args(workdir / "job.json"), workdir)
     job = out / "t" / "bench"
     summary = json.loads((job / "summary.json").read_text())
     return summary["timings"]["train_s"] / summary["steps"], job / "ds_config.json"
@@ -341,6 +333,8 @@ def gpu(args: argparse.Namespace) -> None:
     from tests.training.tiny import COLORS, FILLER, NEGATIVE, POSITIVE, THINGS
     from tests.training.trainer_run import write_config
 
+    from ftjobs.sdk.local import trainer_args
+
     os.environ["BENCH_ACCELERATOR"] = "cuda"
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-gpu-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -376,7 +370,7 @@ def gpu(args: argparse.Namespace) -> None:
     }
     write_config(work / "job.json", spec, name="gpu")
     _launch(
-        ["-m", "ftjobs.trainer", "--config", str(work / "job.json")],
+        trainer_args(work / "job.json"),
         work / "trainer",
         nnodes=1,
         nproc=args.gpus,

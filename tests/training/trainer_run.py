@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from typing import Any
 
 from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.api.trainer_config import TrainerConfig
+from ftjobs.sdk.local import free_port, launcher_argv, trainer_args
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,12 +64,6 @@ def write_config(path: Path, spec: dict[str, Any], *, name: str = "tiny") -> Tra
     config = TrainerConfig.for_job(FineTuneJobSpec.model_validate(spec), name=name, namespace="t")
     path.write_text(config.model_dump_json(by_alias=True))
     return config
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -145,20 +138,9 @@ def launch(
         with log.open("wb") as f:
             procs.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "ftjobs.trainer.launch",
-                        f"--nnodes={nnodes}",
-                        f"--node-rank={node}",
-                        f"--nproc-per-node={nproc}",
-                        "--master-addr=127.0.0.1",
-                        f"--master-port={port}",
-                        "-m",
-                        "ftjobs.trainer",
-                        "--config",
-                        str(config),
-                    ],
+                    launcher_argv(
+                        trainer_args(config), nnodes=nnodes, node_rank=node, nproc=nproc, port=port
+                    ),
                     env=node_env,
                     stdout=f,
                     stderr=subprocess.STDOUT,

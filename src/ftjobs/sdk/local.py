@@ -92,6 +92,31 @@ def node_exit_code(codes: list[int]) -> int:
     return EXIT_SUCCESS
 
 
+def trainer_args(config_path: Path) -> list[str]:
+    """The launcher's worker command for the trainer reading `config_path`."""
+    return ["-m", "ftjobs.trainer", "--config", str(config_path)]
+
+
+def launcher_argv(
+    command: list[str], *, nnodes: int, node_rank: int, nproc: int, port: int
+) -> list[str]:
+    """One simulated node: `python -m ftjobs.trainer.launch` (torchrun's flags) on 127.0.0.1.
+
+    `command` is what each of the `nproc` workers runs, e.g. `trainer_args(config)`.
+    """
+    return [
+        sys.executable,
+        "-m",
+        "ftjobs.trainer.launch",
+        f"--nnodes={nnodes}",
+        f"--node-rank={node_rank}",
+        f"--nproc-per-node={nproc}",
+        "--master-addr=127.0.0.1",
+        f"--master-port={port}",
+        *command,
+    ]
+
+
 def trainer_env(node_dir: Path, threads: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -141,20 +166,13 @@ def run_local(
             with log_path.open("wb") as log_file:
                 procs.append(
                     subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "ftjobs.trainer.launch",
-                            f"--nnodes={nnodes}",
-                            f"--node-rank={node}",
-                            f"--nproc-per-node={nproc}",
-                            "--master-addr=127.0.0.1",
-                            f"--master-port={port}",
-                            "-m",
-                            "ftjobs.trainer",
-                            "--config",
-                            str(config_path),
-                        ],
+                        launcher_argv(
+                            trainer_args(config_path),
+                            nnodes=nnodes,
+                            node_rank=node,
+                            nproc=nproc,
+                            port=port,
+                        ),
                         env=trainer_env(node_dir, threads),
                         stdout=log_file,
                         stderr=subprocess.STDOUT,
