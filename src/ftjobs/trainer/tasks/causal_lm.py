@@ -20,13 +20,13 @@ from ftjobs.trainer.tasks.common import (
     Collator,
     default_max_length,
     device_of,
+    eval_batches,
     evaluating,
     load_tokenizer,
     map_rows,
     model_kwargs,
     select,
     sync_pad,
-    to_device,
     token_loss_sums,
 )
 
@@ -81,11 +81,8 @@ def pad_collator(tokenizer: Any) -> Collator:
 
 def lm_loss(model: Any, collate: Collator, encoded: Any, batch_size: int, *, shift: bool) -> float:
     """Token-weighted mean loss of `encoded` rows (under the caller's no_grad)."""
-    device = device_of(model)
     total, count = 0.0, 0
-    for start in range(0, len(encoded), batch_size):
-        items = [encoded[i] for i in range(start, min(start + batch_size, len(encoded)))]
-        batch = to_device(collate(items), device)
+    for _, batch in eval_batches(encoded, batch_size, collate, device_of(model)):
         labels = batch.pop("labels")
         if not shift:  # encoder-decoder: the model builds decoder inputs from labels
             batch["labels"] = labels

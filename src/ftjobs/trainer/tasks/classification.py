@@ -15,13 +15,14 @@ from ftjobs.trainer.tasks.common import (
     Collator,
     default_max_length,
     device_of,
+    eval_batches,
     evaluating,
     load_tokenizer,
     map_rows,
     model_kwargs,
+    padding_collator,
     select,
     sync_pad,
-    to_device,
 )
 
 
@@ -70,9 +71,7 @@ class SequenceClassification:
         return map_rows(rows, self._encode(tokenizer, max_seq_length))
 
     def collator(self, tokenizer: Any) -> Collator:
-        from transformers import DataCollatorWithPadding
-
-        return DataCollatorWithPadding(tokenizer, return_tensors="pt")
+        return padding_collator(tokenizer)
 
     def evaluate(
         self,
@@ -92,16 +91,13 @@ class SequenceClassification:
             rows, tokenizer, max_seq_length or default_max_length(model, tokenizer)
         )
         collate = self.collator(tokenizer)
-        device = device_of(model)
         preds: list[int] = []
         golds: list[int] = []
         loss_sum = 0.0
         with evaluating(model):
-            for start in range(0, len(encoded), batch_size):
-                items = [encoded[i] for i in range(start, min(start + batch_size, len(encoded)))]
-                batch = to_device(collate(items), device)
+            for size, batch in eval_batches(encoded, batch_size, collate, device_of(model)):
                 out = model(**batch)
-                loss_sum += float(out.loss) * len(items)
+                loss_sum += float(out.loss) * size
                 preds += out.logits.argmax(-1).tolist()
                 golds += batch["labels"].tolist()
         n = max(len(golds), 1)

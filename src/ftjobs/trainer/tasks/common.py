@@ -102,6 +102,22 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
     return {k: v.to(device) for k, v in batch.items()}
 
 
+def eval_batches(
+    encoded: Any, batch_size: int, collate: Collator, device: torch.device
+) -> Iterator[tuple[int, Batch]]:
+    """(rows in the batch, collated batch on `device`) over tokenized rows, in order."""
+    for start in range(0, len(encoded), batch_size):
+        items = [encoded[i] for i in range(start, min(start + batch_size, len(encoded)))]
+        yield len(items), to_device(collate(items), device)
+
+
+def padding_collator(tokenizer: Any) -> Collator:
+    """Dynamic padding of every column (classification labels, QA start/end positions)."""
+    from transformers import DataCollatorWithPadding
+
+    return DataCollatorWithPadding(tokenizer, return_tensors="pt")
+
+
 @contextmanager
 def evaluating(model: Any) -> Iterator[None]:
     """eval mode and no_grad for the duration; the previous mode is restored after."""

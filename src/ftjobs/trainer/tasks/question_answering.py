@@ -25,6 +25,7 @@ from ftjobs.trainer.tasks.common import (
     load_tokenizer,
     map_rows,
     model_kwargs,
+    padding_collator,
     select,
     to_device,
 )
@@ -110,9 +111,7 @@ class QuestionAnswering:
         return map_rows(rows, encode)
 
     def collator(self, tokenizer: Any) -> Collator:
-        from transformers import DataCollatorWithPadding
-
-        return DataCollatorWithPadding(tokenizer, return_tensors="pt")
+        return padding_collator(tokenizer)
 
     def evaluate(
         self,
