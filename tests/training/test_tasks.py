@@ -60,6 +60,37 @@ def falls(losses: list[float], factor: float) -> bool:
     return last < factor * first
 
 
+def evaluate_around_training(
+    adapter: Any,
+    model: Any,
+    tokenizer: Any,
+    data: PreparedData,
+    *,
+    steps: int,
+    fall: float,
+    batch_size: int = 16,
+    max_new_tokens: int = 1,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Validation metrics before and after `steps` AdamW steps whose loss falls below `fall`x."""
+
+    def evaluate() -> dict[str, float]:
+        return dict(
+            adapter.evaluate(
+                model,
+                tokenizer,
+                data.validation,
+                batch_size=batch_size,
+                max_new_tokens=max_new_tokens,
+                metrics=None,
+            )
+        )
+
+    before = evaluate()
+    losses = train_steps(adapter, model, tokenizer, data.train, steps=steps, lr=5e-3)
+    assert falls(losses, fall), losses
+    return before, evaluate()
+
+
 def load(
     task: str, tiny_model_dir: Callable[..., Path], labels: Any = None, kind: Any = None
 ) -> tuple[Any, Any, Any]:
@@ -98,15 +129,7 @@ def test_classification_shapes_training_and_metrics(
     lengths = sorted(len(ids) for ids in encoded["input_ids"])
     assert (tokens["min"], tokens["max"]) == (lengths[0], lengths[-1])
 
-    before = adapter.evaluate(
-        model, tok, data.validation, batch_size=16, max_new_tokens=1, metrics=None
-    )
-    losses = train_steps(adapter, model, tok, data.train, steps=50, lr=5e-3)
-    assert falls(losses, 0.5), losses
-    model.train()
-    after = adapter.evaluate(
-        model, tok, data.validation, batch_size=16, max_new_tokens=1, metrics=None
-    )
+    before, after = evaluate_around_training(adapter, model, tok, data, steps=50, fall=0.5)
     assert model.training  # evaluate restores train mode
     for metrics in (before, after):
         assert set(metrics) == {"accuracy", "f1", "loss"}
@@ -149,13 +172,8 @@ def test_causal_lm_masks_the_prompt_and_learns_the_response(
     pad_rows = batch["attention_mask"] == 0
     assert bool((batch["labels"][pad_rows] == IGNORE_INDEX).all())
 
-    before = adapter.evaluate(
-        model, tok, data.validation, batch_size=8, max_new_tokens=4, metrics=None
-    )
-    losses = train_steps(adapter, model, tok, data.train, steps=40, lr=5e-3)
-    assert falls(losses, 0.6), losses
-    after = adapter.evaluate(
-        model, tok, data.validation, batch_size=8, max_new_tokens=4, metrics=None
+    before, after = evaluate_around_training(
+        adapter, model, tok, data, steps=40, fall=0.6, batch_size=8, max_new_tokens=4
     )
     for metrics in (before, after):
         assert set(metrics) == {"perplexity", "loss"}
@@ -201,13 +219,8 @@ def test_seq2seq_learns_and_reports_chrf_and_bleu(
         assert batch["labels"].shape == batch["input_ids"].shape
         assert encoded[0]["labels"][0] == IGNORE_INDEX
 
-    before = adapter.evaluate(
-        model, tok, data.validation, batch_size=16, max_new_tokens=8, metrics=None
-    )
-    losses = train_steps(adapter, model, tok, data.train, steps=40, lr=5e-3)
-    assert falls(losses, 0.7), losses
-    after = adapter.evaluate(
-        model, tok, data.validation, batch_size=16, max_new_tokens=8, metrics=None
+    before, after = evaluate_around_training(
+        adapter, model, tok, data, steps=40, fall=0.7, max_new_tokens=8
     )
     for metrics in (before, after):
         assert set(metrics) == {"chrf", "bleu", "loss"}
@@ -235,14 +248,7 @@ def test_question_answering_positions_training_and_squad_metrics(
     batch = adapter.collator(tok)([encoded[i] for i in range(4)])
     assert batch["start_positions"].shape == batch["end_positions"].shape == (4,)
 
-    before = adapter.evaluate(
-        model, tok, data.validation, batch_size=16, max_new_tokens=1, metrics=None
-    )
-    losses = train_steps(adapter, model, tok, data.train, steps=60, lr=5e-3)
-    assert falls(losses, 0.7), losses
-    after = adapter.evaluate(
-        model, tok, data.validation, batch_size=16, max_new_tokens=1, metrics=None
-    )
+    before, after = evaluate_around_training(adapter, model, tok, data, steps=60, fall=0.7)
     for metrics in (before, after):
         assert set(metrics) == {"exact_match", "f1", "loss"}
         assert 0.0 <= metrics["exact_match"] <= metrics["f1"] <= 100.0
