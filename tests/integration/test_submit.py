@@ -105,6 +105,13 @@ def ftjobs(cluster: Any, *args: str, timeout: float = 180) -> subprocess.Complet
     )
 
 
+def submit(
+    cluster: Any, name: str, ns: str, data: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`ftjobs submit` of the example as `name` in `ns`, on the test bucket (`sets(data)`)."""
+    return ftjobs(cluster, "submit", str(EXAMPLE), "--name", name, "-n", ns, *sets(data), *args)
+
+
 class PodDriver(threading.Thread):
     """Plays the trainer: once the attempt's pods run, publish metrics (as rank 0 does)
     and end every pod with `code`."""
@@ -160,9 +167,8 @@ def test_submit_wait_succeeds_exits_0_and_resubmit_is_idempotent(
     driver = PodDriver(cluster, api, ns, name, 0)
     driver.start()
     summary = tmp_path / "summary.json"
-    args = ["submit", str(EXAMPLE), "--name", name, "-n", ns, *sets(data)]
-    run = ftjobs(
-        cluster, *args, "--wait", "--timeout", "150", "--summary", str(summary),
+    run = submit(
+        cluster, name, ns, data, "--wait", "--timeout", "150", "--summary", str(summary),
         "--min-metric", "accuracy=0.9",
     )  # fmt: skip
     driver.join(5)
@@ -175,11 +181,11 @@ def test_submit_wait_succeeds_exits_0_and_resubmit_is_idempotent(
     doc = json.loads(summary.read_text())
     assert doc["phase"] == "Succeeded" and doc["metrics"]["fineTuned"]["accuracy"] == 0.93
 
-    again = ftjobs(cluster, *args)
+    again = submit(cluster, name, ns, data)
     assert again.returncode == 0, again.stderr
     assert f"finetunejob.ftjobs.dev/{name} unchanged" in again.stdout
 
-    changed = ftjobs(cluster, *args, "--set", "hyperparameters.learningRate=1e-4")
+    changed = submit(cluster, name, ns, data, "--set", "hyperparameters.learningRate=1e-4")
     assert changed.returncode == 1
     assert "already exists with a different spec" in changed.stderr
     assert "hyperparameters.learningRate" in changed.stderr
@@ -202,10 +208,7 @@ def test_permanent_failure_exits_1_with_the_reason(
     name = "spam-bad"
     driver = PodDriver(cluster, api, ns, name, EXIT_PERMANENT, "label column 'category' missing")
     driver.start()
-    run = ftjobs(
-        cluster, "submit", str(EXAMPLE), "--name", name, "-n", ns, *sets(data),
-        "--wait", "--timeout", "150",
-    )  # fmt: skip
+    run = submit(cluster, name, ns, data, "--wait", "--timeout", "150")
     driver.join(5)
     assert driver.error is None, driver.error
     assert run.returncode == 1, run.stdout + run.stderr
@@ -216,10 +219,9 @@ def test_permanent_failure_exits_1_with_the_reason(
 def test_invalid_spec_exits_2_and_creates_nothing(
     cluster: Any, ns: str, controller: ControllerProcess, data: dict[str, str], api: Api
 ) -> None:
-    run = ftjobs(
-        cluster, "submit", str(EXAMPLE), "--name", "spam-invalid", "-n", ns, *sets(data),
-        "--set", "hyperparameters.learningRate=-1", "--wait",
-    )  # fmt: skip
+    run = submit(
+        cluster, "spam-invalid", ns, data, "--set", "hyperparameters.learningRate=-1", "--wait"
+    )
     assert run.returncode == 2
     assert "hyperparameters.learningRate" in run.stderr
     assert api.ftj(ns, "spam-invalid") is None
@@ -228,10 +230,7 @@ def test_invalid_spec_exits_2_and_creates_nothing(
 def test_timeout_exits_3(
     cluster: Any, ns: str, controller: ControllerProcess, data: dict[str, str], api: Api
 ) -> None:
-    run = ftjobs(
-        cluster, "submit", str(EXAMPLE), "--name", "spam-slow", "-n", ns, *sets(data),
-        "--wait", "--timeout", "3",
-    )  # fmt: skip
+    run = submit(cluster, "spam-slow", ns, data, "--wait", "--timeout", "3")
     assert run.returncode == 3, run.stdout + run.stderr
     assert "timed out" in run.stderr
 
@@ -240,7 +239,7 @@ def test_cancel_then_wait_exits_4(
     cluster: Any, ns: str, controller: ControllerProcess, data: dict[str, str], api: Api
 ) -> None:
     name = "spam-cancel"
-    run = ftjobs(cluster, "submit", str(EXAMPLE), "--name", name, "-n", ns, *sets(data))
+    run = submit(cluster, name, ns, data)
     assert run.returncode == 0, run.stderr
     api.wait_phase(ns, name, "Running", timeout=90)
     cancel = ftjobs(cluster, "cancel", name, "-n", ns)
@@ -330,8 +329,8 @@ def test_logs_select_the_attempts_pods_by_rank(
     """kwok runs no kubelet, so the API server cannot fetch container logs: the command
     must find the pods (by attempt and rank) and report the server's error cleanly."""
     name = "spam-logs"
-    run = ftjobs(
-        cluster, "submit", str(EXAMPLE), "--name", name, "-n", ns, *sets(data),
+    run = submit(
+        cluster, name, ns, data,
         "--set", "resources.nodes=2", "--set", "hyperparameters.microBatchSize=8",
         "--no-preflight",
     )  # fmt: skip
