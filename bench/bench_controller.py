@@ -110,6 +110,19 @@ def summarize(
     return out
 
 
+def measure(
+    label: str, n: int, workers: int, create: Any, watcher: Watcher, timeout: float
+) -> dict[str, Any]:
+    """Create `n` objects from `workers` threads, wait (up to `timeout` s) until `watcher`
+    has seen a child of each, and summarize the latencies."""
+    t0 = time.monotonic()
+    created = burst(n, workers, create)
+    deadline = time.monotonic() + timeout
+    while len([k for k in created if k in watcher.seen]) < n and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return summarize(label, created, watcher.seen, t0)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kubeconfig", required=True)
@@ -173,12 +186,9 @@ def main() -> int:
         )
         return name
 
-    t0 = time.monotonic()
-    created = burst(n, args.workers, plain)
-    deadline = time.monotonic() + args.timeout
-    while len([k for k in created if k in pods.seen]) < n and time.monotonic() < deadline:
-        time.sleep(0.2)
-    kube_side = summarize("kube-controller-manager Job->pod", created, pods.seen, t0)
+    kube_side = measure(
+        "kube-controller-manager Job->pod", n, args.workers, plain, pods, args.timeout
+    )
     pods.stop = True
 
     # --- ftjobs: FineTuneJob -> Job ------------------------------------------------------
@@ -225,12 +235,7 @@ def main() -> int:
         return name
 
     before = scrape_requests(metrics_port)
-    t0 = time.monotonic()
-    created = burst(n, args.workers, ftj)
-    deadline = time.monotonic() + args.timeout
-    while len([k for k in created if k in jobs.seen]) < n and time.monotonic() < deadline:
-        time.sleep(0.2)
-    ftj_side = summarize("ftjobs FineTuneJob->Job", created, jobs.seen, t0)
+    ftj_side = measure("ftjobs FineTuneJob->Job", n, args.workers, ftj, jobs, args.timeout)
     time.sleep(5)  # let the follow-up reconciles (status, events) of the burst finish
     after = scrape_requests(metrics_port)
     rss_peak = rss()
