@@ -65,3 +65,12 @@ def tiny_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Pat
         return cache[(task, n)]
 
     return factory
+
+
+@pytest.fixture
+def tiny_classification(
+    tiny_model_dir: TinyModelFactory, tiny_data_dir: Callable[..., Path]
+) -> tuple[Path, Path]:
+    """(model dir, train.jsonl) of the tiny sequence-classification job the trainer runs use."""
+    model = tiny_model_dir("sequence-classification")
+    return model, tiny_data_dir("sequence-classification", n=160) / "train.jsonl"

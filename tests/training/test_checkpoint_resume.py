@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Callable
 from pathlib import Path
 
 from ftjobs.api.constants import EXIT_RETRIABLE
@@ -34,13 +33,11 @@ def _committed(job: Path, step: int) -> bool:
 
 def test_sigkill_one_rank_then_resume_is_bit_identical_and_skips_damaged_checkpoint(
     tmp_path: Path,
-    tiny_model_dir: Callable[..., Path],
-    tiny_data_dir: Callable[..., Path],
+    tiny_classification: tuple[Path, Path],
 ) -> None:
     import torch
 
-    model = tiny_model_dir("sequence-classification")
-    data = tiny_data_dir("sequence-classification", n=160) / "train.jsonl"
+    model, data = tiny_classification
     # Enough steps that the kill lands mid-run; checkpoint every 5, keep 3.
     overrides = {
         "hyperparameters": {"maxSteps": 120},
@@ -88,11 +85,9 @@ def test_sigkill_one_rank_then_resume_is_bit_identical_and_skips_damaged_checkpo
 
 def test_sigterm_checkpoints_and_exits_retriable(
     tmp_path: Path,
-    tiny_model_dir: Callable[..., Path],
-    tiny_data_dir: Callable[..., Path],
+    tiny_classification: tuple[Path, Path],
 ) -> None:
-    model = tiny_model_dir("sequence-classification")
-    data = tiny_data_dir("sequence-classification", n=160) / "train.jsonl"
+    model, data = tiny_classification
     spec = classification_spec(
         model,
         data,

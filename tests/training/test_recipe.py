@@ -8,7 +8,6 @@ of DESIGN.md §4 with committed checkpoints, and export a model that loads with
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,9 @@ from tests.training.trainer_run import classification_spec, progress, run, write
 def test_tiny_run_learns_checkpoints_and_exports(
     stage: int,
     tmp_path: Path,
-    tiny_model_dir: Callable[..., Path],
-    tiny_data_dir: Callable[..., Path],
+    tiny_classification: tuple[Path, Path],
 ) -> None:
-    model = tiny_model_dir("sequence-classification")
-    data = tiny_data_dir("sequence-classification", n=160) / "train.jsonl"
+    model, data = tiny_classification
     spec = classification_spec(
         model,
         data,
@@ -100,13 +97,11 @@ def _exported_model_reproduces(
 
 def test_lora_run_exports_adapter_and_merged_model(
     tmp_path: Path,
-    tiny_model_dir: Callable[..., Path],
-    tiny_data_dir: Callable[..., Path],
+    tiny_classification: tuple[Path, Path],
 ) -> None:
     from transformers import AutoModelForSequenceClassification
 
-    model = tiny_model_dir("sequence-classification")
-    data = tiny_data_dir("sequence-classification", n=160) / "train.jsonl"
+    model, data = tiny_classification
     spec = classification_spec(
         model,
         data,
