@@ -4,26 +4,13 @@ stdlib, and the translation pairs it writes are stable and prepare as seq2seq da
 from __future__ import annotations
 
 import gettext
-import importlib.util
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.trainer.data import prepare_data
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def prepare_demo_module() -> Any:
-    spec = importlib.util.spec_from_file_location("prepare_demo", REPO / "hack" / "prepare_demo.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["prepare_demo"] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.training.trainer_run import prepare_demo_module
 
 
 def test_mo_parser_matches_the_stdlib_catalog() -> None:

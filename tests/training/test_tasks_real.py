@@ -8,9 +8,7 @@ source distribution, downloaded once into ~/.cache/ftjobs/downloads).
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -19,18 +17,9 @@ import pytest
 import torch
 
 from ftjobs.trainer.tasks import get_task
+from tests.training.trainer_run import prepare_demo_module
 
-REPO = Path(__file__).resolve().parents[2]
 LABELS = ["negative", "positive"]
-
-
-def prepare_demo_module() -> Any:
-    spec = importlib.util.spec_from_file_location("prepare_demo", REPO / "hack" / "prepare_demo.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["prepare_demo"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def balanced(path: Path, per_label: int) -> list[dict[str, Any]]:

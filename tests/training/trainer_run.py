@@ -6,10 +6,12 @@ flags) with its own scratch directory, as pods have; signals are real signals.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +23,16 @@ from ftjobs.api.trainer_config import TrainerConfig
 from ftjobs.sdk.local import free_port, launcher_argv, trainer_args
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def prepare_demo_module() -> Any:
+    """hack/prepare_demo.py as a module (the demo data's downloads, parsers and writers)."""
+    spec = importlib.util.spec_from_file_location("prepare_demo", REPO / "hack" / "prepare_demo.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["prepare_demo"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
