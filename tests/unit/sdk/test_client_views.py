@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ftjobs.controller.reconcile import ANNOTATION_CANCEL as CONTROLLER_CANCEL
 from ftjobs.k8s import jobs_api
 from ftjobs.sdk.client import JobView, _differing_fields, summary_of
 
@@ -60,10 +59,6 @@ def test_differing_fields_name_camel_case_paths() -> None:
     old = {"hyperparameters": {"learningRate": 1e-5, "epochs": 3}, "task": "causal-lm"}
     new = {"hyperparameters": {"learningRate": 2e-5, "epochs": 3}, "task": "causal-lm"}
     assert _differing_fields(old, new) == ["hyperparameters.learningRate"]
-
-
-def test_cancel_annotation_is_the_one_the_controller_reads() -> None:
-    assert jobs_api.ANNOTATION_CANCEL == CONTROLLER_CANCEL
 
 
 def test_pod_rank_and_attempt_from_labels_and_annotations() -> None:
