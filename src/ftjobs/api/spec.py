@@ -523,11 +523,10 @@ class FineTuneJobSpec(ApiModel):
                 "deepspeed.precision",
                 "fp16 precision needs GPUs (gpusPerNode > 0); use bf16 or fp32 on CPU",
             )
-        if self.evaluation.metrics:
-            allowed = TASK_METRICS[str(self.task)]
-            for i, metric in enumerate(self.evaluation.metrics):
-                if metric not in allowed:
-                    raise RuleError(f"evaluation.metrics[{i}]", METRIC_MESSAGE)
+        allowed = TASK_METRICS[str(self.task)]
+        if any(metric not in allowed for metric in self.evaluation.metrics or ()):
+            # The list, not the item: the CEL rule's fieldPath cannot name an index.
+            raise RuleError("evaluation.metrics", METRIC_MESSAGE)
         return self
 
     @property

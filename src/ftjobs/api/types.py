@@ -4,9 +4,20 @@ Each type carries its JSON-schema pattern so the generated CRD refuses the same
 values as pydantic does offline.
 """
 
+import types
+import typing
+from functools import cache
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 
@@ -24,6 +35,29 @@ class ApiModel(BaseModel):
         use_enum_values=True,
         strict=True,
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_unset(cls, data: Any) -> Any:
+        # The API server prunes an explicit null of a non-nullable field before defaulting
+        # (`deepspeed:` with nothing under it means the defaults; `task: null` is a missing
+        # task), so `ftjobs validate` must read it the same way.
+        if isinstance(data, dict) and None in data.values():
+            nullable = _nullable_keys(cls)
+            return {k: v for k, v in data.items() if v is not None or k in nullable}
+        return data
+
+
+@cache
+def _nullable_keys(model: type[BaseModel]) -> frozenset[str]:
+    """Names and aliases of the fields of `model` that may hold None."""
+    keys = set()
+    for name, info in model.model_fields.items():
+        args = typing.get_args(info.annotation)
+        union = typing.get_origin(info.annotation) in (typing.Union, types.UnionType)
+        if info.annotation in (Any, None) or (union and type(None) in args):
+            keys.update({name, info.alias or name})
+    return frozenset(keys)
 
 
 class RuleError(ValueError):
