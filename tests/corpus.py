@@ -1,5 +1,7 @@
 """The invalid-spec corpus (tests/data/invalid): each file names the field its error must name.
 
+Hand-written cases; tests/mutants.py generates many more from the examples.
+
 Header lines: `# expect: <field path>` (first line), optionally `# server: <why the API
 server cannot check this>`; both the unit tier (offline validation) and the integration
 tier (the real API server) read them from here.
@@ -35,8 +37,3 @@ def cases() -> list[Case]:
         server = re.search(r"^# server: (.+)$", text, re.M)
         out.append(Case(path, expect.group(1), server.group(1) if server else None))
     return out
-
-
-def names_field(error_path: str, expect: str) -> bool:
-    """`spec.evaluation.metrics[1]` names `spec.evaluation.metrics`; `spec.modelx` does not."""
-    return error_path == expect or error_path.startswith((expect + ".", expect + "["))

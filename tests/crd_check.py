@@ -28,6 +28,15 @@ def join(path: str, part: str | int) -> str:
     return f"{path}.{part}" if path else part
 
 
+def prune_nulls(value: Any) -> Any:
+    """The object after the server drops explicit nulls (no field of ours is nullable)."""
+    if isinstance(value, dict):
+        return {k: prune_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [prune_nulls(v) for v in value]
+    return value
+
+
 def apply_defaults(value: Any, schema: dict[str, Any] = SCHEMA) -> Any:
     """The object as stored: defaults filled in, recursively (also inside defaults)."""
     value = copy.deepcopy(value)
@@ -142,7 +151,7 @@ def cel_errors(
 
 def server_errors(doc: dict[str, Any], old: dict[str, Any] | None = None) -> list[tuple[str, str]]:
     """Everything the API server would refuse in `doc` (as a create, or an update of `old`)."""
-    stored = apply_defaults(doc)
+    stored = apply_defaults(prune_nulls(doc))
     errors = [(p, "unknown field") for p in unknown_fields(doc)]
     errors += schema_errors(stored)
     if not errors:

@@ -14,8 +14,9 @@ from jsonschema import Draft202012Validator
 from ftjobs.api.crd import IMMUTABLE_MESSAGE, json_schema
 from ftjobs.api.validation import parse_job
 from ftjobs.sdk.spec import is_finetunejob, load_documents
-from tests.corpus import cases, names_field
+from tests.corpus import cases
 from tests.crd_check import apply_defaults, cel_errors, server_errors
+from tests.mutants import offline_paths
 from tests.strategies import finetunejob_docs
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -30,13 +31,16 @@ def only_doc(path: Path) -> dict[str, Any]:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_crd_refuses_each_corpus_spec_at_the_expected_field(case: Any) -> None:
-    errors = server_errors(yaml.safe_load(case.path.read_text()))
-    refused = any(names_field(path, case.expect) for path, _ in errors)
+    doc = yaml.safe_load(case.path.read_text())
+    errors = server_errors(doc)
+    refused = case.expect in {path for path, _ in errors}
     if case.server_skip:
         # `# server: <reason>` documents a gap; if the CRD starts catching it, drop the line.
         assert not refused, f"{case.path.name}: the CRD refuses it now; remove '# server:'"
         return
     assert refused, f"{case.path.name}: expected {case.expect}, CRD says {errors}"
+    # Not only the expected field: the very same set of fields as `ftjobs validate`.
+    assert {path for path, _ in errors} == offline_paths(doc), case.path.name
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
@@ -90,7 +94,7 @@ def test_offline_and_crd_messages_agree_for_cross_field_rules() -> None:
         with pytest.raises(Exception) as info:
             parse_job(doc)
         offline = {e.path: e.message for e in info.value.errors}  # type: ignore[attr-defined]
-        crd_message = next(m for p, m in crd.items() if names_field(p, case.expect))
+        crd_message = crd[case.expect]
         assert crd_message in offline.values(), (name, crd, offline)
 
 
