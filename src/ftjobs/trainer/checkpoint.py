@@ -217,7 +217,8 @@ class Checkpointer:
         )
         if path is None:
             raise StorageError(f"DeepSpeed could not load checkpoint {self.checkpoints.uri(step)}")
-        state: dict[str, Any] = torch.load(state_file, weights_only=False)
+        # RNG states must come back as CPU tensors (torch.set_rng_state refuses others).
+        state: dict[str, Any] = torch.load(state_file, map_location="cpu", weights_only=False)
         shutil.rmtree(self.load_root, ignore_errors=True)
         log.info("resumed from %s (step %d)", self.checkpoints.uri(step), step)
         return state

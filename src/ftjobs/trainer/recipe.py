@@ -14,6 +14,11 @@ samples it had consumed.
 
 Collectives per optimizer step: one small all-reduce, so all ranks agree on stopping
 (SIGTERM), on a time-based checkpoint and, when streaming, on the end of the data.
+
+Devices: every tensor that meets the engine or a collective lives on `self.device` (the
+engine's: cuda:<local rank> under NCCL, cpu under gloo). NCCL refuses CPU tensors and a
+CUDA model refuses CPU inputs, so batches, flags and the loss mean are created or moved
+there; tests/training/test_device_placement.py checks it on a CPU-only machine.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from ftjobs.trainer.runtime import (
     set_rng_state,
 )
 from ftjobs.trainer.tasks import get_task
+from ftjobs.trainer.tasks.common import to_device
 
 log = logging.getLogger("ftjobs.trainer")
 
@@ -270,9 +276,14 @@ class Recipe:
         for start in range(0, len(mine), mbs):
             yield [self.features[i] for i in mine[start : start + mbs]]
 
+    @property
+    def device(self) -> torch.device:
+        """The engine's device: batches, flags and reduced metrics go here."""
+        return torch.device(self.engine.device)
+
     def _agree(self, *flags: bool) -> list[bool]:
         """Each flag is true on all ranks when it is true on any (one all-reduce)."""
-        values = torch.tensor([1.0 if f else 0.0 for f in flags])
+        values = torch.tensor([1.0 if f else 0.0 for f in flags], device=self.device)
         if dist.is_initialized():
             dist.all_reduce(values, op=dist.ReduceOp.MAX)
         return [bool(v) for v in values.tolist()]
@@ -284,7 +295,9 @@ class Recipe:
         throughput = Throughput(self.step, self.total_steps)
         last_checkpoint = time.monotonic()
         started = time.monotonic()
-        loss_sum, loss_steps = 0.0, 0
+        # Summed on the device: no host sync per micro-batch, one at each log line.
+        loss_sum = torch.zeros((), device=self.device)
+        loss_steps = 0
         self.engine.train()
         batches: Iterator[list[dict[str, Any]]] = itertools.islice(
             self._epoch_batches(self.epoch), self.micro, None
@@ -317,10 +330,10 @@ class Recipe:
                 continue
 
             for items in pending:
-                loss = self.engine(**self.collate(items)).loss
+                loss = self.engine(**to_device(self.collate(items), self.device)).loss
                 self.engine.backward(loss)
                 self.engine.step()
-                loss_sum += float(loss.detach())
+                loss_sum += loss.detach().float()
                 self.micro += 1
             self.step += 1
             samples = len(pending) * hp.micro_batch_size * self.world.size
@@ -329,7 +342,7 @@ class Recipe:
             loss_steps += 1
 
             if self.step % log_every == 0 or self.step == self.total_steps:
-                mean = torch.tensor([loss_sum / (loss_steps * self.gas)])
+                mean = (loss_sum / (loss_steps * self.gas)).reshape(1)
                 if dist.is_initialized():
                     dist.all_reduce(mean)
                     mean /= self.world.size
@@ -348,7 +361,8 @@ class Recipe:
                     progress.samples_per_second or 0.0,
                     progress.eta or "-",
                 )
-                loss_sum, loss_steps = 0.0, 0
+                loss_sum.zero_()
+                loss_steps = 0
             if evaluation.every_steps and self.step % evaluation.every_steps == 0:
                 metrics = self.evaluate("validation")
                 if self.world.is_main:
