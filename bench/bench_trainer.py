@@ -1,4 +1,4 @@
-"""Trainer benchmarks, each measured side by side in one run (DESIGN.md §6).
+"""Trainer benchmarks, each measured side by side in one run (docs/architecture.md, Tests).
 
     python bench/bench_trainer.py step-time  [--rounds 2 --steps 30]
         ftjobs trainer vs a minimal plain-DeepSpeed loop: same model, data, DeepSpeed config

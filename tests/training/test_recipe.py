@@ -1,7 +1,7 @@
 """The recipe end to end: real DeepSpeed on CPU, 2 processes as 2 nodes (gloo), file://.
 
 ZeRO-2 and ZeRO-3 tiny runs learn (loss falls, test accuracy rises), leave the S3 layout
-of DESIGN.md §4 with committed checkpoints, and export a model that loads with
+of docs/storage-layout.md with committed checkpoints, and export a model that loads with
 `from_pretrained` and reproduces the test metric the summary reports.
 """
 

@@ -12,7 +12,7 @@ from ftjobs.api.types import ApiModel
 
 
 def job_output_uri(output: str, namespace: str, name: str) -> str:
-    """`<storage.output>/<namespace>/<name>` without a trailing slash (DESIGN.md §4)."""
+    """`<storage.output>/<namespace>/<name>` without a trailing slash (docs/storage-layout.md)."""
     return f"{output.rstrip('/')}/{namespace}/{name}"
 
 

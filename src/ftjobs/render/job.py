@@ -1,4 +1,4 @@
-"""Assembling the children of a FineTuneJob (DESIGN.md §3).
+"""Assembling the children of a FineTuneJob (docs/architecture.md).
 
 Per job, created once: the trainer's ServiceAccount, Role and RoleBinding (`render_rbac`).
 Per attempt: a ConfigMap with the resolved config, a headless Service for the

@@ -1,6 +1,6 @@
 """Checkpoints under `<job output>/checkpoints/`: commit, find the latest, fetch, retain.
 
-Layout (DESIGN.md §4): `step-000000100/...` with its MANIFEST.json written last, and
+Layout (docs/storage-layout.md): `step-000000100/...` with its MANIFEST.json written last, and
 `LATEST` holding the newest committed step's directory name. A step counts only when
 its manifest exists and every listed file is there with its size; the sha256 of each
 file is checked when it is fetched. `LATEST` is written after the manifest as a

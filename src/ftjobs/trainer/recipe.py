@@ -2,7 +2,7 @@
 
 One file, read top to bottom (torchtune style). Every rank runs the same code; rank 0
 alone writes the job's files (progress, evaluations, summary, the model). Outputs under
-the job's prefix (DESIGN.md §4): data-report.json, ds_config.json, progress.jsonl,
+the job's prefix (docs/storage-layout.md): data-report.json, ds_config.json, progress.jsonl,
 checkpoints/, eval/, model/, summary.json.
 
 Determinism: seeds are fixed, each epoch's sample order is a permutation drawn from
