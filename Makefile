@@ -41,7 +41,7 @@ generate: setup ## Regenerate the CRD, JSON schema and spec reference from the m
 	$(PY) hack/generate.py
 
 check-generated: generate ## Fail when generated files differ from the committed ones
-	@git diff --exit-code -- manifests helm docs/reference 2>/dev/null || \
+	@git diff --exit-code -- manifests helm docs/reference docs/failure-handling.md 2>/dev/null || \
 	  (echo "generated files drifted from the models: run 'make generate' and commit" >&2; exit 1)
 
 lint: setup ## ruff, mypy and the import-linter layer contracts

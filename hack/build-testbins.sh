@@ -5,6 +5,7 @@
 #   kwok        kwok, kwokctl
 #   versitygw   S3 server (posix backend)
 #   helm        helm v3
+#   toxiproxy   toxiproxy-server (TCP fault injector in front of the S3 server)
 # Everything comes from the Go module proxy and is built with the local Go
 # toolchain. Binaries land in ~/.cache/ftjobs/bin/<component>-<version>/ and are
 # never rebuilt while present, so a warm run takes well under a second.
@@ -19,6 +20,7 @@ ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
 VERSITYGW_VERSION=v1.8.0
 HELM_VERSION=v3.21.4
+TOXIPROXY_VERSION=v2.12.0
 
 CACHE=${FTJOBS_CACHE:-$HOME/.cache/ftjobs}
 BIN_ROOT=$CACHE/bin
@@ -40,6 +42,7 @@ dir_of() {
     kwok) echo "$BIN_ROOT/kwok-$KWOK_VERSION" ;;
     versitygw) echo "$BIN_ROOT/versitygw-$VERSITYGW_VERSION" ;;
     helm) echo "$BIN_ROOT/helm-$HELM_VERSION" ;;
+    toxiproxy) echo "$BIN_ROOT/toxiproxy-$TOXIPROXY_VERSION" ;;
     *) die "unknown component $1" ;;
   esac
 }
@@ -50,10 +53,11 @@ bins_of() {
     kwok) echo "kwok kwokctl" ;;
     versitygw) echo "versitygw" ;;
     helm) echo "helm" ;;
+    toxiproxy) echo "toxiproxy-server" ;;
   esac
 }
 
-ALL=(etcd versitygw kwok kubernetes helm)
+ALL=(etcd versitygw kwok kubernetes helm toxiproxy)
 if [[ ${FTJOBS_BIN_VERSIONS_ONLY:-} == 1 ]]; then
   for c in "${ALL[@]}"; do echo "$c $(dir_of "$c")"; done
   exit 0
@@ -83,6 +87,9 @@ go_build_into() {
   log "$comp: compiling $(bins_of "$comp") (-p $PAR)"
   ( cd "$w" && go build -p "$PAR" -trimpath -tags=selinux,notest -ldflags "$ldflags" -o "$tmp/" "${@%@*}" ) >>"$logf" 2>&1 \
     || { tail -40 "$logf" >&2; rm -rf "$tmp"; die "$comp: go build failed"; }
+  # Packages whose directory name is not the binary's name (toxiproxy's cmd/server).
+  local pair
+  for pair in ${RENAME_BINS:-}; do mv "$tmp/${pair%%:*}" "$tmp/${pair#*:}"; done
   for b in $(bins_of "$comp"); do [[ -x $tmp/$b ]] || die "$comp: $b missing after build"; done
   rm -rf "$final"; mv "$tmp" "$final"
   log "$comp: done -> $final ($(du -sh "$final" | cut -f1))"
@@ -178,6 +185,10 @@ build_versitygw() {
 build_helm() {
   LDFLAGS_EXTRA="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
     simple_build helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
+}
+build_toxiproxy() {
+  LDFLAGS_EXTRA="-X github.com/Shopify/toxiproxy/v2.Version=$TOXIPROXY_VERSION" RENAME_BINS="server:toxiproxy-server" \
+    simple_build toxiproxy github.com/Shopify/toxiproxy/v2 "$TOXIPROXY_VERSION" github.com/Shopify/toxiproxy/v2/cmd/server
 }
 
 want=("$@"); [[ ${#want[@]} -gt 0 ]] || want=("${ALL[@]}")

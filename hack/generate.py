@@ -4,6 +4,8 @@
 - manifests/crd/finetunejob.schema.json         JSON Schema for editors
 - docs/reference/spec.md                        the spec reference
 - helm/<chart>/crds/finetunejobs.ftjobs.dev.yaml the CRD again, for each chart
+- docs/failure-handling.md                      the failure classification table, between
+                                                its "generated" markers
 
 Output is deterministic (sorted keys, fixed width), so `make check-generated` can diff it.
 """
@@ -15,8 +17,25 @@ from pathlib import Path
 
 from ftjobs.api.reference import spec_reference
 from ftjobs.sdk.schema import crd_yaml, schema_json
+from ftjobs.storage.failures import STORAGE_FAILURES, failure_table
+from ftjobs.trainer.errors import TRAINER_FAILURES
 
 ROOT = Path(__file__).resolve().parent.parent
+FAILURE_DOC = ROOT / "docs/failure-handling.md"
+BEGIN = "<!-- BEGIN generated: failure classes (hack/generate.py) -->\n"
+END = "<!-- END generated -->\n"
+
+
+def failure_doc() -> str:
+    """docs/failure-handling.md with the table between its markers replaced."""
+    text = FAILURE_DOC.read_text()
+    head, found, rest = text.partition(BEGIN)
+    if not found:
+        raise SystemExit(f"{FAILURE_DOC}: marker {BEGIN.strip()} missing")
+    _, found, tail = rest.partition(END)
+    if not found:
+        raise SystemExit(f"{FAILURE_DOC}: marker {END.strip()} missing")
+    return head + BEGIN + failure_table(STORAGE_FAILURES + TRAINER_FAILURES) + END + tail
 
 
 def outputs() -> dict[Path, str]:
@@ -24,6 +43,7 @@ def outputs() -> dict[Path, str]:
         ROOT / "manifests/crd/finetunejobs.ftjobs.dev.yaml": crd_yaml(),
         ROOT / "manifests/crd/finetunejob.schema.json": schema_json(),
         ROOT / "docs/reference/spec.md": spec_reference(),
+        FAILURE_DOC: failure_doc(),
     }
     # Every Helm chart in the repository ships the same CRD in its crds/ folder.
     for chart in sorted(ROOT.glob("helm/*/Chart.yaml")):

@@ -34,6 +34,10 @@ class TransferSettings:
     max_multipart_files: int = 2
     max_attempts: int = 10
     retry_mode: str = "standard"  # or "adaptive" (client-side rate limiting as well)
+    # Per request: a server that accepts no connection / sends nothing for this long is
+    # treated as a network failure (retried, then retriable).
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 120.0
 
 
 @dataclass(frozen=True)

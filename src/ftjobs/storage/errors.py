@@ -31,18 +31,35 @@ def redact(text: str) -> str:
 
 
 class StorageError(Exception):
-    """Any failure of the object store; the message names the URI, never a credential."""
+    """Any failure of the object store; the message names the URI, never a credential.
 
-    def __init__(self, message: str, *, uri: str = "", code: str = "") -> None:
+    `retriable` says whether a new attempt can succeed (storage.failures decides it from
+    the S3 code or the exception kind); `failure` names the row of that table.
+    """
+
+    retriable_default = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        uri: str = "",
+        code: str = "",
+        retriable: bool | None = None,
+        failure: str = "",
+    ) -> None:
         super().__init__(redact(message))
         self.uri = uri
-        # The S3 error code (e.g. "AccessDenied") when there is one, for callers that
-        # decide between retriable and permanent failures.
+        # The S3 error code (e.g. "AccessDenied") when there is one.
         self.code = code
+        self.retriable = self.retriable_default if retriable is None else retriable
+        self.failure = failure
 
 
 class NotFound(StorageError):
-    """The object does not exist."""
+    """The object (or its bucket) does not exist; waiting will not create it."""
+
+    retriable_default = False
 
 
 class IncompleteCheckpoint(StorageError):

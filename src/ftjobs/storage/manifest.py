@@ -260,3 +260,39 @@ def download_dir(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest
+
+
+def download_prefix(store: ObjectStore, local_dir: Path, *, concurrency: int = 8) -> int:
+    """Download every object under `store` into `local_dir`, all or nothing; the file count.
+
+    For folders that other tools wrote (a base model): with a MANIFEST.json, this is
+    `download_dir` (sha256-verified); without one, each file's size must match the
+    listing. Files land in a sibling `.partial` directory renamed to `local_dir` at the
+    end, so an interrupted download never leaves a folder that looks complete.
+    """
+    sizes = store.sizes("")
+    if MANIFEST in sizes:
+        return len(download_dir(store, "", local_dir, concurrency=concurrency).files)
+    if not sizes:
+        raise NotFound(f"{store.uri} is empty or does not exist", uri=store.uri)
+    staging = local_dir.with_name(f".{local_dir.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+
+    def fetch(key: str) -> None:
+        target = staging / key
+        store.get_file(key, target)
+        if target.stat().st_size != sizes[key]:
+            raise IncompleteCheckpoint(
+                f"{store.url(key)}: got {target.stat().st_size} bytes, listed {sizes[key]}",
+                uri=store.url(key),
+            )
+
+    try:
+        jobs = [functools.partial(fetch, key) for key in sizes]
+        _run(jobs, list(sizes.values()), store, concurrency, "download")
+        shutil.rmtree(local_dir, ignore_errors=True)
+        os.replace(staging, local_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return len(sizes)

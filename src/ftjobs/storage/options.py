@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ftjobs.storage.base import TransferSettings
+
 
 def resolve_endpoint(endpoint: str | None = None) -> str | None:
     """The endpoint argument (from the spec), else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL."""
@@ -31,7 +33,9 @@ def resolve_region(region: str | None = None) -> str:
 
 
 def datasets_storage_options(
-    endpoint: str | None = None, region: str | None = None
+    endpoint: str | None = None,
+    region: str | None = None,
+    transfer: TransferSettings | None = None,
 ) -> dict[str, Any]:
     """`storage_options` for `datasets`/fsspec s3fs: a NEW dict on every call.
 
@@ -42,10 +46,13 @@ def datasets_storage_options(
     profile), like boto3 does.
     """
     resolved = resolve_endpoint(endpoint)
+    settings = transfer or TransferSettings()
     options: dict[str, Any] = {
         "client_kwargs": {"region_name": resolve_region(region)},
         "config_kwargs": {
-            "retries": {"total_max_attempts": 10, "mode": "standard"},
+            "retries": {"total_max_attempts": settings.max_attempts, "mode": settings.retry_mode},
+            "connect_timeout": settings.connect_timeout_s,
+            "read_timeout": settings.read_timeout_s,
             # Same reason as the boto3 client: S3-compatible servers want path style.
             "s3": {"addressing_style": "path" if resolved else "auto"},
         },

@@ -26,11 +26,11 @@ from botocore.config import Config
 
 from ftjobs.storage.base import HashingReader, ObjectInfo, TransferSettings
 from ftjobs.storage.errors import NotFound, StorageError
+from ftjobs.storage.failures import NETWORK, NO_SUCH_BUCKET, NO_SUCH_OBJECT, exception_class
 from ftjobs.storage.uri import as_dir, check_key
 
 # S3 refuses more than 10,000 parts; keep a margin when sizing parts for huge files.
 _MAX_PARTS = 9_000
-_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 
 
 def transfer_config(settings: TransferSettings, size: int | None = None) -> TransferConfig:
@@ -57,8 +57,8 @@ def make_client(endpoint: str | None, region: str, settings: TransferSettings) -
         region_name=region,
         # total_max_attempts counts the first try; botocore's "max_attempts" would not.
         retries={"total_max_attempts": settings.max_attempts, "mode": settings.retry_mode},
-        connect_timeout=10,
-        read_timeout=120,
+        connect_timeout=settings.connect_timeout_s,
+        read_timeout=settings.read_timeout_s,
         # upload_dir runs file uploads and multipart workers side by side; a pool
         # smaller than the threads makes botocore discard and reopen connections.
         max_pool_connections=max(32, 2 * settings.max_concurrency),
@@ -93,37 +93,47 @@ class S3Store:
 
     @contextlib.contextmanager
     def _errors(self, action: str, key: str) -> Iterator[None]:
-        """Map boto errors to the taxonomy; the message names the URI and the S3 code only.
+        """Map boto errors to the taxonomy (storage.failures decides retriable or not).
 
-        The original exception is not chained (`from None`): botocore's response dicts can
-        carry the access key id (e.g. SignatureDoesNotMatch), and a chained traceback ends
-        up in logs.
+        The message names the URI, the S3 code and, for a permanent failure, the endpoint
+        and what to check; never a credential. The original exception is not chained
+        (`from None`): botocore's response dicts can carry the access key id (e.g.
+        SignatureDoesNotMatch), and a chained traceback ends up in logs.
         """
         uri = self.url(key)
         try:
             yield
-        except botocore.exceptions.ClientError as e:
-            err = e.response.get("Error", {})
-            code = str(err.get("Code", ""))
-            status = str(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+        except (
+            botocore.exceptions.ClientError,
+            botocore.exceptions.BotoCoreError,
+            boto3.exceptions.Boto3Error,
+        ) as e:
+            raise self._failure(action, uri, e) from None
+
+    def _failure(self, action: str, uri: str, error: BaseException) -> StorageError:
+        found = exception_class(error)
+        row, code = found if found is not None else (NETWORK, "")
+        if isinstance(error, botocore.exceptions.ClientError):
+            message = str(error.response.get("Error", {}).get("Message", "")) or code
+        else:
+            message = str(error)
+        endpoint = self._s3.meta.endpoint_url
+        if row in (NO_SUCH_BUCKET, NO_SUCH_OBJECT):
             # By code, not by status: some servers answer 404 for an unknown access key
-            # (versitygw: XAdminUserNotFound), which is no missing object. HEAD responses
-            # have no body, so their code is the bare status.
-            if code in _NOT_FOUND_CODES:
-                kind = "bucket" if code == "NoSuchBucket" else "object"
-                raise NotFound(f"{action} {uri}: no such {kind}", uri=uri, code=code) from None
-            message = str(err.get("Message", "")) or status
-            raise StorageError(
-                f"{action} {uri} failed: {code} {message}", uri=uri, code=code
-            ) from None
-        except botocore.exceptions.NoCredentialsError:
-            raise StorageError(
-                f"{action} {uri} failed: no AWS credentials in the environment", uri=uri
-            ) from None
-        except (botocore.exceptions.BotoCoreError, boto3.exceptions.Boto3Error) as e:
-            # S3UploadFailedError wraps the ClientError text; BotoCoreError covers
-            # connection failures after botocore's retries ran out.
-            raise StorageError(f"{action} {uri} failed: {e}", uri=uri) from None
+            # (versitygw: XAdminUserNotFound), which is no missing object.
+            kind = "bucket" if row is NO_SUCH_BUCKET else "object"
+            text = f"{action} {uri}: no such {kind}"
+            if row is NO_SUCH_BUCKET:
+                text += f" (bucket {self.bucket!r} at {endpoint}; {row.advice})"
+            return NotFound(text, uri=uri, code=code, failure=row.name)
+        if row.retriable:
+            text = f"{action} {uri} failed: {code + ' ' if code else ''}{message}"
+        else:
+            text = (
+                f"{action} {uri} failed: {code or row.name}: {row.cause} "
+                f"(bucket {self.bucket!r} at {endpoint}; {row.advice})"
+            )
+        return StorageError(text, uri=uri, code=code, retriable=row.retriable, failure=row.name)
 
     def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
         with self._errors("put", key):

@@ -39,7 +39,11 @@ def classify(error: BaseException) -> int:
 
     if isinstance(error, (DataError, PermanentError, ValidationError)):
         return EXIT_PERMANENT
-    if isinstance(error, (RetriableError, StorageError, ConnectionError, TimeoutError)):
+    if isinstance(error, StorageError):
+        # storage.failures decides: network, 5xx, throttling retriable; wrong bucket,
+        # key or permissions permanent.
+        return EXIT_RETRIABLE if error.retriable else EXIT_PERMANENT
+    if isinstance(error, (RetriableError, ConnectionError, TimeoutError)):
         return EXIT_RETRIABLE
     if isinstance(error, (MemoryError, RuntimeError, OSError)):
         # torch raises RuntimeError (DistBackendError) when a peer is gone; OOM and I/O

@@ -44,6 +44,7 @@ from ftjobs.storage import (
     open_store,
     upload_dir,
 )
+from ftjobs.storage.manifest import download_prefix
 from ftjobs.storage.uri import parse_uri
 from ftjobs.trainer.checkpoint import Checkpointer
 from ftjobs.trainer.data import prepare_data
@@ -466,12 +467,16 @@ class Recipe:
 
 
 def _download_model(store: ObjectStore, target: Path) -> None:
-    """Every object under the model's prefix into `target` (a Hugging Face folder)."""
-    keys = store.list("")
-    if not keys:
-        raise ModelError(f"model {store.uri} is empty or does not exist")
-    for key in keys:
-        store.get_file(key, target / key)
+    """Every object under the model's prefix into `target` (a Hugging Face folder).
+
+    All or nothing (`download_prefix`): a download cut short leaves no `target`, so the
+    next attempt on this node downloads again instead of loading half a model. A missing
+    bucket or an empty prefix is a ModelError (permanent) naming the URI.
+    """
+    try:
+        download_prefix(store, target)
+    except NotFound as e:
+        raise ModelError(f"model {store.uri}: {e}") from None
 
 
 def _json(doc: Any) -> bytes:

@@ -45,6 +45,8 @@ def test_storage_options_are_a_fresh_dict_each_call(monkeypatch: pytest.MonkeyPa
         "client_kwargs": {"endpoint_url": "http://s3:9000", "region_name": "eu-west-1"},
         "config_kwargs": {
             "retries": {"total_max_attempts": 10, "mode": "standard"},
+            "connect_timeout": 10.0,
+            "read_timeout": 120.0,
             "s3": {"addressing_style": "path"},
         },
         "key": "AKIDEXAMPLEKEY",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ftjobs.storage import BackgroundUploader, CheckpointStore, StorageError
+from ftjobs.storage import LATEST, MANIFEST, BackgroundUploader, CheckpointStore, StorageError
 from tests.unit.storage.conftest import RecordingStore, checkpoint_files, make_dir
 
 
@@ -46,7 +46,8 @@ def test_commits_in_order_and_deletes_local_dirs(recording: RecordingStore, tmp_
 
 def test_a_failed_upload_is_raised_in_the_caller(recording: RecordingStore, tmp_path: Path) -> None:
     cps = CheckpointStore(recording, keep=5)
-    recording.fail_on("step-000000002/")  # injected fault: the network fails mid-upload
+    # Injected fault: the network fails on one file of step 2, after others went through.
+    recording.fail_on("step-000000002/client_state")
     uploader = BackgroundUploader(cps, max_pending=3)
     uploader.submit(1, local(tmp_path, 1))
     uploader.submit(2, d2 := local(tmp_path, 2))
@@ -57,7 +58,15 @@ def test_a_failed_upload_is_raised_in_the_caller(recording: RecordingStore, tmp_
         uploader.raise_if_failed()
     with pytest.raises(StorageError, match="injected fault"):
         uploader.submit(4, local(tmp_path, 4))
-    # Nothing after the failure was committed; the failed and skipped dirs are kept.
+    # Nothing after the failure was committed: step 2 has files but no MANIFEST, LATEST
+    # still names step 1, step 3 was never touched; the failed and skipped dirs are kept.
+    written = [key for op, key in recording.events if op == "put"]
+    assert any(k.startswith("step-000000002/") for k in written), "the fault came too early"
+    assert f"step-000000002/{MANIFEST}" not in written
+    assert not recording.exists(f"step-000000002/{MANIFEST}")
+    assert not any(k.startswith("step-000000003/") for k in written)
+    assert recording.get_bytes(LATEST) == b"step-000000001"
+    assert cps.steps() == {1: True, 2: False}
     assert cps.latest() == (1, cps.uri(1))
     assert d2.exists() and d3.exists()
 

@@ -82,7 +82,8 @@ def resolve_files(uri: str, fmt: str, storage_options: StorageOptions) -> list[D
             raise DataError(f"{uri}: no such file or prefix")
     except DataError:
         raise
-    except Exception as exc:  # storage errors carry no row; name the URI at least
+    except Exception as exc:
+        _raise_if_storage_failure(exc, uri, storage_options)
         raise DataError(f"{uri}: cannot list: {exc}") from exc
     files: list[DataFile] = []
     for item in found:
@@ -127,9 +128,23 @@ def iter_rows(
     except DataError:
         raise
     except Exception as exc:
+        # A network or permission failure mid-read is no bad row: classify it as storage
+        # (retriable or permanent by storage.failures), before blaming the data.
+        _raise_if_storage_failure(exc, file.uri, storage_options)
         if file.format == "jsonl":
             _raise_bad_json_line(file, storage_options)
         raise DataError(f"{where(file.uri, row + 1)}: cannot read {file.format}: {exc}") from exc
+
+
+def _raise_if_storage_failure(exc: Exception, uri: str, storage_options: StorageOptions) -> None:
+    if not uri.startswith("s3://"):
+        return
+    from ftjobs.storage.failures import storage_failure
+
+    endpoint = _options(uri, storage_options).get("client_kwargs", {}).get("endpoint_url")
+    failure = storage_failure(exc, uri, endpoint)
+    if failure is not None:
+        raise failure from None
 
 
 def _is_null(value: Any) -> bool:
