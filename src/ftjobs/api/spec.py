@@ -47,17 +47,52 @@ METRIC_MESSAGE = (
 )
 
 
+REVISION_NEEDS_HF = (
+    "revision applies to hf:// models; an s3:// or file:// model is pinned by its prefix "
+    "(put the version in the path, e.g. s3://models/llama/v3/)"
+)
+REVISION_TWICE = "revision is given twice: in the uri (@...) and in model.revision; keep one"
+
+
 class ModelSpec(ApiModel):
     """The base model to fine-tune."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.revision) || self.uri.startsWith('hf://')",
+                    REVISION_NEEDS_HF,
+                    ".revision",
+                ),
+                cel(
+                    "!has(self.revision) || !self.uri.startsWith('hf://') "
+                    "|| !self.uri.contains('@')",
+                    REVISION_TWICE,
+                    ".revision",
+                ),
+            ]
+        }
+    )
+
     uri: ModelUri = Field(
         description="Where the base model lives: s3://bucket/prefix/, file:///path or "
-        "hf://org/name (a Hugging Face layout: config.json, weights, tokenizer)."
+        "hf://org/name[@revision] (a Hugging Face layout: config.json, weights, tokenizer; "
+        "hf:// models are downloaded by the pods, see spec.hub)."
     )
     revision: str | None = Field(
         default=None,
+        min_length=1,
         max_length=128,
-        description="Revision (branch, tag or commit) for hf:// models.",
+        pattern=r"^[^\s@]+$",
+        description="Revision (branch, tag or commit) of an hf:// model; the default branch "
+        "when unset. Refused for s3:// and file:// models, whose prefix is the version.",
+    )
+    cache_uri: OutputUri | None = Field(
+        default=None,
+        description="Keep downloaded hf:// models here (s3:// or file:// prefix), under "
+        "<cacheUri>/<org>/<name>/<commit>/: retries and later jobs read this copy instead "
+        "of the Hub, and the Hub is asked once per job rather than once per node.",
     )
     gguf_file: str | None = Field(
         default=None,
@@ -68,6 +103,30 @@ class ModelSpec(ApiModel):
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         default="auto", description="dtype the weights are loaded in; auto follows the precision."
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> "ModelSpec":
+        if self.revision is not None:
+            if not self.uri.startswith("hf://"):
+                raise RuleError("revision", REVISION_NEEDS_HF)
+            if "@" in self.uri:
+                raise RuleError("revision", REVISION_TWICE)
+        return self
+
+
+class Hub(ApiModel):
+    """How the pods reach the Hugging Face Hub (or a mirror) for hf:// models and datasets."""
+
+    endpoint: HttpUrl | None = Field(
+        default=None,
+        description="Hub or mirror URL, given to the pods as HF_ENDPOINT; "
+        "https://huggingface.co when unset.",
+    )
+    token_secret: DnsSubdomain | None = Field(
+        default=None,
+        description="Secret with the key HF_TOKEN (private or gated repos), passed to the pods "
+        "as an environment variable. Tokens never go in the spec.",
     )
 
 
@@ -138,7 +197,10 @@ class Fields(ApiModel):
 class DatasetSpec(ApiModel):
     """Training data and how to prepare it."""
 
-    train: DataUri = Field(description="Training data file or prefix (s3:// or file://).")
+    train: DataUri = Field(
+        description="Training data file or prefix: s3://, file:// or "
+        "hf://datasets/org/name[@revision][/path] (read by streaming from the Hub)."
+    )
     validation: DataUri | None = Field(
         default=None, description="Validation data; carved from train by `split` when unset."
     )
@@ -481,6 +543,9 @@ class FineTuneJobSpec(ApiModel):
     deepspeed: DeepSpeed = Field(default_factory=DeepSpeed, description="DeepSpeed settings.")
     resources: Resources = Field(default_factory=Resources, description="Compute per pod.")
     storage: Storage = Field(description="Outputs and object-store access.")
+    hub: Hub = Field(
+        default_factory=Hub, description="Hugging Face Hub access for hf:// models and datasets."
+    )
     checkpointing: Checkpointing = Field(
         default_factory=Checkpointing, description="Checkpoint cadence and retention."
     )
@@ -552,6 +617,7 @@ __all__ = [
     "FailurePolicy",
     "Fields",
     "FineTuneJobSpec",
+    "Hub",
     "Hyperparameters",
     "Lora",
     "ModelSpec",

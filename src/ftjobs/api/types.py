@@ -98,14 +98,22 @@ JOB_NAME_INVALID = (
 
 S3_URI = r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^\s]*)?"
 FILE_URI = r"file:///[^\s]*"
-HF_URI = r"hf://[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)?"
+HF_NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
+# hf://org/name[@revision]; a revision may hold '/' (refs/pr/1) but no '@' or space.
+HF_URI = rf"hf://{HF_NAME}(/{HF_NAME})?(@[^\s@]+)?"
+# hf://datasets/org/name[@revision][/path/in/repo]: read through fsspec's HfFileSystem.
+HF_DATASET_URI = rf"hf://datasets/{HF_NAME}/{HF_NAME}(@[^\s@/]+)?(/[^\s]*)?"
 
 DataUri = Annotated[
     str,
     Field(
-        pattern=rf"^({S3_URI}|{FILE_URI})$",
+        pattern=rf"^({S3_URI}|{FILE_URI}|{HF_DATASET_URI})$",
         max_length=2048,
-        examples=["s3://my-bucket/datasets/train.jsonl", "file:///data/train.jsonl"],
+        examples=[
+            "s3://my-bucket/datasets/train.jsonl",
+            "file:///data/train.jsonl",
+            "hf://datasets/org/name/train.jsonl",
+        ],
     ),
 ]
 ModelUri = Annotated[
@@ -166,8 +174,11 @@ Quantity = Annotated[
 # What each pattern means, for error messages people can act on (a regex is not one).
 PATTERN_HINTS: dict[str, str] = {
     rf"^({S3_URI}|{FILE_URI})$": "must be an s3://bucket/key or file:///absolute/path URI",
+    rf"^({S3_URI}|{FILE_URI}|{HF_DATASET_URI})$": (
+        "must be an s3://bucket/key, file:///absolute/path or hf://datasets/org/name[/path] URI"
+    ),
     rf"^({S3_URI}|{FILE_URI}|{HF_URI})$": (
-        "must be an s3://bucket/prefix, file:///absolute/path or hf://org/name URI"
+        "must be an s3://bucket/prefix, file:///absolute/path or hf://org/name[@revision] URI"
     ),
     DNS1123_LABEL: "must be a DNS-1123 label (lower-case letters, digits and '-')",
     DNS1123_SUBDOMAIN: "must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')",

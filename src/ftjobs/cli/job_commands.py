@@ -407,13 +407,18 @@ def preflight(
         typer.Option("--gpu-memory", help="Memory per GPU (e.g. 80Gi) when nodes do not say."),
     ] = None,
     output: Output = Format.table,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Skip the checks that need a cluster.")
+    ] = False,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
 ) -> None:
     """Check what would make a job fail, before anything is created; exit 2 on a failure.
 
     Checks GPUs on the nodes, per-GPU memory for the model and ZeRO stage (DeepSpeed's
-    estimator formulas), the credentials Secret, and read/write access to storage.
+    estimator formulas), the Secrets, read/write access to storage and that hf:// repos
+    and revisions exist. Without a usable kubeconfig (or with --offline) the cluster
+    checks are skipped and the others still run.
     """
     from ftjobs.sdk.preflight import as_dicts
     from ftjobs.sdk.preflight import preflight as run_preflight
@@ -423,7 +428,13 @@ def preflight(
     except SpecError as exc:
         print_spec_error(exc, file)
         raise typer.Exit(EXIT_INVALID) from None
-    client = _client(kubeconfig, context, namespace)
+    client: Client | None = None
+    if not offline:
+        try:
+            client = Client(kubeconfig=kubeconfig, context=context, namespace=namespace)
+        except ClientError as exc:
+            err.print(f"note: {exc}", markup=False, style="yellow")
+            err.print("note: running the checks that need no cluster", style="yellow")
     report = run_preflight(
         job,
         client,

@@ -11,7 +11,17 @@ from typing import Any
 from ftjobs.api.constants import LABEL_KUEUE_QUEUE, MASTER_PORT, SCRATCH_DIR, TERMINATION_LOG
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.spec import FineTuneJobSpec
-from ftjobs.render import config, failure, launch, rbac, scheduling, security, storage, volumes
+from ftjobs.render import (
+    config,
+    failure,
+    hub,
+    launch,
+    rbac,
+    scheduling,
+    security,
+    storage,
+    volumes,
+)
 from ftjobs.render.meta import ChildNames, child_names, object_meta, selector_labels
 from ftjobs.render.settings import RenderSettings
 
@@ -64,6 +74,7 @@ def _container(
             *launch.identity_env(),
             *launch.runtime_env(spec, scratch_dir=SCRATCH_DIR, settings=settings),
             *storage.storage_env(spec, settings),
+            *hub.hub_env(spec),
         ],
         "ports": [{"name": PORT_NAME, "containerPort": MASTER_PORT, "protocol": "TCP"}],
         "resources": scheduling.resources(spec, settings),

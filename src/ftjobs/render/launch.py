@@ -145,7 +145,4 @@ def runtime_env(
         {"name": "HF_HOME", "value": f"{scratch_dir}/huggingface"},
         {"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"},
     ]
-    if not spec.model.uri.startswith("hf://"):
-        # Nothing should reach the Hub when the model comes from storage; fail fast instead.
-        env.append({"name": "HF_HUB_OFFLINE", "value": "1"})
     return env

@@ -28,6 +28,7 @@ from ftjobs.api.constants import EXIT_PERMANENT, EXIT_RETRIABLE, EXIT_SUCCESS
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.api.trainer_config import TrainerConfig
+from ftjobs.render.hub import uses_hub
 from ftjobs.storage import NotFound, open_store, read_jsonl
 
 LOCAL_NAMESPACE = "local"
@@ -117,13 +118,26 @@ def launcher_argv(
     ]
 
 
-def trainer_env(node_dir: Path, threads: int) -> dict[str, str]:
+def trainer_env(
+    node_dir: Path, threads: int, *, hub: bool = False, hub_endpoint: str | None = None
+) -> dict[str, str]:
+    """The environment of one simulated node; the Hub is reachable only if the job uses it.
+
+    With `hub`, offline switches set in this shell are dropped; HF_TOKEN (or a
+    `hf auth login` token) comes from this shell, HF_ENDPOINT from spec.hub.endpoint
+    or else this shell.
+    """
     env = dict(os.environ)
+    offline = {"HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"}
+    if hub:
+        for name in offline:
+            env.pop(name, None)
+        if hub_endpoint:
+            env["HF_ENDPOINT"] = hub_endpoint
+    else:
+        env.update(dict.fromkeys(offline, "1"))
     env.update(
         DS_ACCELERATOR="cpu",
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
         TOKENIZERS_PARALLELISM="false",
         OMP_NUM_THREADS=str(threads),
         FTJOBS_SCRATCH=str(node_dir / "scratch"),
@@ -173,7 +187,12 @@ def run_local(
                             nproc=nproc,
                             port=port,
                         ),
-                        env=trainer_env(node_dir, threads),
+                        env=trainer_env(
+                            node_dir,
+                            threads,
+                            hub=uses_hub(config.spec),
+                            hub_endpoint=config.spec.hub.endpoint,
+                        ),
                         stdout=log_file,
                         stderr=subprocess.STDOUT,
                     )

@@ -9,10 +9,15 @@ Checks, each ok / warn / fail / skip:
             it (the nvidia.com/gpu.memory label of GPU feature discovery, MiB);
   secret    spec.storage.credentialsSecret exists and holds the AWS key names;
   storage   model, dataset and output URIs answer with those credentials: objects to
-            read exist, the output prefix accepts a write (a probe object, deleted again).
+            read exist, the output prefix accepts a write (a probe object, deleted again);
+  hub       hf:// models and datasets: the repo and the revision exist (sdk/hub_check.py),
+            and spec.hub.tokenSecret exists with the key HF_TOKEN.
 Storage is checked with the Secret's credentials when the caller may read the Secret,
 else with the caller's own (environment), which the report says. file:// URIs are paths
-inside the pods (volumes) and hf:// models come from the Hub: neither is checked here.
+inside the pods (volumes): not checked here.
+
+Without a cluster (`client=None`: no kubeconfig, or `ftjobs preflight --offline`), the
+checks that need one (gpus, secret) are reported as skipped and the others still run.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from ftjobs.api.job import FineTuneJob
 from ftjobs.k8s import KubeError, jobs_api
 from ftjobs.sdk import memory
 from ftjobs.sdk.client import Client
+from ftjobs.sdk.hub_check import check_hub
 from ftjobs.storage import StorageError, open_store, parse_uri
 
 Status = Literal["ok", "warn", "fail", "skip"]
@@ -35,6 +41,7 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GPU_MEMORY_LABEL = "nvidia.com/gpu.memory"  # MiB, from GPU feature discovery
 CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 PROBE_NAME = ".ftjobs-preflight"
+NO_CLUSTER = "no cluster (no kubeconfig or --offline): not checked"
 
 
 @dataclass(frozen=True)
@@ -62,19 +69,30 @@ class Report:
 
 def preflight(
     job: FineTuneJob,
-    client: Client,
+    client: Client | None,
     *,
     namespace: str | None = None,
     params: int | None = None,
     gpu_memory_bytes: int | None = None,
     check_storage: bool = True,
 ) -> Report:
-    """Run every check for `job` as it would run in `namespace` of the client's cluster."""
-    ns = namespace or job.metadata.namespace or client.namespace
+    """Run every check for `job` as it would run in `namespace` of the client's cluster.
+
+    `client=None`: no cluster; the checks that need one are skipped (and say so).
+    """
+    ns = namespace or job.metadata.namespace or (client.namespace if client else "default")
     report = Report()
-    nodes = _check_gpus(job, client, report)
-    creds = _check_secret(job, client, ns, report)
+    nodes: list[jobs_api.NodeGpus] = []
+    creds: dict[str, str] | None = None
+    if client is None:
+        for name in ("gpus", "secret"):
+            report.add(name, "skip", NO_CLUSTER)
+    else:
+        nodes = _check_gpus(job, client, report)
+        creds = _check_secret(job, client, ns, report)
+        _check_hub_secret(job, client, ns, report)
     _check_memory(job, report, params, gpu_memory_bytes, nodes, creds)
+    check_hub(job, report.add)
     if check_storage:
         _check_storage(job, ns, creds, report)
     return report
@@ -260,6 +278,23 @@ def _check_secret(
         return None
 
 
+def _check_hub_secret(job: FineTuneJob, client: Client, namespace: str, report: Report) -> None:
+    name = job.spec.hub.token_secret
+    if not name:
+        return
+    try:
+        keys = jobs_api.secret_keys(client.kube, namespace, name)
+    except KubeError as exc:
+        report.add("hub secret", "warn", f"cannot read Secret {namespace}/{name} ({exc.reason})")
+        return
+    if keys is None:
+        report.add("hub secret", "fail", f"Secret {namespace}/{name} does not exist")
+    elif "HF_TOKEN" not in keys:
+        report.add("hub secret", "fail", f"Secret {namespace}/{name} lacks HF_TOKEN")
+    else:
+        report.add("hub secret", "ok", f"Secret {namespace}/{name} has HF_TOKEN")
+
+
 # --- storage -----------------------------------------------------------------------------
 
 
@@ -306,6 +341,8 @@ def _check_storage(
     endpoint, region = _endpoint(job), job.spec.storage.region
     with _credentials(creds):
         for label, uri, is_prefix in _targets(job):
+            if uri.startswith("hf://"):
+                continue  # the hub checks
             if not uri.startswith("s3://"):
                 scheme = uri.split("://", 1)[0]
                 report.add(f"storage {label}", "skip", f"{scheme}:// is not checked here ({uri})")

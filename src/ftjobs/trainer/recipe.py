@@ -51,6 +51,7 @@ from ftjobs.trainer.data import prepare_data
 from ftjobs.trainer.ds_config import gradient_accumulation, resolve_ds_config
 from ftjobs.trainer.errors import ModelError, PermanentError, Stopped
 from ftjobs.trainer.export import model_card, save_model
+from ftjobs.trainer.hub import fetch_hub_model
 from ftjobs.trainer.progress import NullReporter, ProgressReporter, Throughput, format_duration
 from ftjobs.trainer.runtime import (
     StopSignal,
@@ -199,8 +200,16 @@ class Recipe:
     def _fetch_model(self) -> Path:
         """A local folder with the base model (downloaded once per node from s3://)."""
         uri = self.spec.model.uri
+        storage = self.spec.storage
         if uri.startswith("hf://"):
-            return Path(uri.removeprefix("hf://"))  # the local Hugging Face cache (offline)
+            return fetch_hub_model(
+                self.spec.model,
+                target=self.scratch / "model",
+                world=self.world,
+                open_cache=lambda prefix: open_store(
+                    prefix, endpoint=storage.endpoint, region=storage.region
+                ),
+            )
         parsed = parse_uri(uri)
         if parsed.scheme == "file":
             assert parsed.path is not None
@@ -209,9 +218,7 @@ class Recipe:
             return parsed.path
         target = self.scratch / "model"
         if self.world.local_rank == 0:
-            store = open_store(
-                uri, endpoint=self.spec.storage.endpoint, region=self.spec.storage.region
-            )
+            store = open_store(uri, endpoint=storage.endpoint, region=storage.region)
             if not target.exists():
                 _download_model(store, target)
         barrier()

@@ -180,3 +180,24 @@ def test_threads_per_process_share_the_pods_cpus() -> None:
     assert threads(make_job("a").cpu("96").gpus(8)) == "12"
     assert threads(make_job("a").cpu("500m")) == "1"
     assert threads(make_job("a").cpu("3").procs(2)) == "1"
+
+
+def test_hub_env_endpoint_and_token_by_reference_only() -> None:
+    job = (
+        make_job("llm")
+        .model("s3://models/llama/")
+        .train("hf://datasets/org/instructions/train.jsonl")
+        .spec("hub", {"endpoint": "https://hub.mirror.example", "tokenSecret": "hf-token"})
+    )
+    variables = env(render(job))
+    # A Hub dataset alone is enough to need the Hub.
+    assert "HF_HUB_OFFLINE" not in variables
+    assert variables["HF_ENDPOINT"]["value"] == "https://hub.mirror.example"
+    assert variables["HF_TOKEN"] == {
+        "name": "HF_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN"}},
+    }
+    # Hub settings do nothing for a job that reads nothing from the Hub.
+    offline = env(render(job.train("s3://data/train.jsonl")))
+    assert offline["HF_HUB_OFFLINE"]["value"] == "1"
+    assert "HF_TOKEN" not in offline and "HF_ENDPOINT" not in offline

@@ -1,7 +1,9 @@
 """Finding data files behind a URI and reading their rows one by one.
 
 s3:// goes through `datasets` streaming readers and fsspec/s3fs with the caller's
-storage options; file:// through the same readers on local paths. A URI that names a
+storage options; hf://datasets/org/name[@revision][/path] through the same readers and
+huggingface_hub's fsspec filesystem (streamed from the Hub, nothing downloaded whole);
+file:// through the same readers on local paths. A URI that names a
 folder or key prefix means every data file under it (sorted, so row order is stable).
 Rows are read file by file so every row keeps its file and 1-based row number for
 error messages and for the deterministic streaming filter.
@@ -70,6 +72,10 @@ def resolve_files(uri: str, fmt: str, storage_options: StorageOptions) -> list[D
     if uri.startswith("s3://"):
         fs, path = fsspec.core.url_to_fs(uri, **_options(uri, storage_options))
         scheme = "s3://"
+    elif uri.startswith("hf://"):
+        # huggingface_hub's HfFileSystem: HF_ENDPOINT and HF_TOKEN from the environment.
+        fs, path = fsspec.core.url_to_fs(uri)
+        scheme = "hf://"
     else:
         fs, path = fsspec.core.url_to_fs(_local(uri))
         scheme = "file://"
@@ -97,8 +103,9 @@ def resolve_files(uri: str, fmt: str, storage_options: StorageOptions) -> list[D
                     f"{uri}: unknown format; use .jsonl, .parquet or .csv or set dataset.format"
                 )
             continue
-        full = f"{scheme}{item.lstrip('/')}" if scheme == "s3://" else f"file://{item}"
-        files.append(DataFile(uri=full, path=full if scheme == "s3://" else item, format=file_fmt))
+        remote = scheme != "file://"
+        full = f"{scheme}{item.lstrip('/')}" if remote else f"file://{item}"
+        files.append(DataFile(uri=full, path=full if remote else item, format=file_fmt))
     if not files:
         raise DataError(f"{uri}: no data files (.jsonl, .parquet, .csv) found")
     return files
