@@ -78,8 +78,7 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option(
         "--set",
-        help="Override a field: PATH=VALUE, camelCase, relative to spec "
-        "(e.g. dataset.train=s3://data/v42/train.jsonl). Repeatable.",
+        help="Override a field: PATH=VALUE, camelCase, under spec; repeatable (examples below).",
     ),
 ]
 

@@ -14,11 +14,14 @@ success, 1 on a user error (bad spec, failed job), 2 on a usage error (typer's o
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from ftjobs.cli import controller_command, job_commands, run_command, spec_commands
+from ftjobs.cli.options import FtjobsTyper
 
-app = typer.Typer(
+app = FtjobsTyper(
     name="ftjobs",
     help="Fine-tune language models on Kubernetes from one FineTuneJob spec.",
     no_args_is_help=True,
@@ -26,6 +29,25 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        spec_commands.version()
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Fine-tune language models on Kubernetes from one FineTuneJob spec."""
+
 
 spec_commands.register(app)
 controller_command.register(app)

@@ -31,7 +31,11 @@ def run(
     ] = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Override a field: PATH=VALUE (camelCase, under spec)."),
+        typer.Option(
+            "--set",
+            help="Override a field: PATH=VALUE, camelCase, under spec; repeatable "
+            "(examples below).",
+        ),
     ] = None,
 ) -> None:
     """Fine-tune on this machine (CPU, DeepSpeed, torchrun-style processes); no cluster."""

@@ -20,8 +20,7 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option(
         "--set",
-        help="Override a field: PATH=VALUE, camelCase, relative to spec "
-        "(e.g. hyperparameters.learningRate=5e-5, resources.tolerations[0].key=gpu).",
+        help="Override a field: PATH=VALUE, camelCase, under spec; repeatable (examples below).",
     ),
 ]
 

@@ -135,7 +135,7 @@ class Kube:
             resp = self.api.call_api(*req, _request_timeout=self.timeout)
             data = resp.read()  # type: ignore[no-untyped-call]
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise connection_error(exc) from exc
+            raise connection_error(exc, self.api.configuration.host) from exc
         except client.ApiException as exc:
             raise classify_status(exc.status or 0, exc.body, exc.headers) from exc
         if not 200 <= resp.status <= 299:

@@ -71,6 +71,30 @@ def classify_status(status: int, body: bytes | str | None, headers: Any = None) 
     return PermanentError(status, reason or "Invalid", message)
 
 
-def connection_error(exc: BaseException) -> RetriableError:
-    """The API server could not be reached at all."""
-    return RetriableError(0, "Unreachable", f"{type(exc).__name__}: {exc}", delay=2.0)
+def connection_error(exc: BaseException, host: str | None = None) -> RetriableError:
+    """The API server could not be reached at all (urllib3's retry wrapper peeled off)."""
+    where = f" at {host}" if host else ""
+    message = f"cannot reach the Kubernetes API server{where}: {_why_unreachable(exc)}"
+    return RetriableError(0, "Unreachable", message, delay=2.0)
+
+
+def _why_unreachable(exc: BaseException) -> str:
+    """A short cause a user can act on, instead of urllib3's nested repr."""
+    seen: BaseException | None = exc
+    chain: list[BaseException] = []
+    while seen is not None and len(chain) < 8:
+        chain.append(seen)
+        seen = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+        if not isinstance(seen, BaseException):
+            break
+    names = " ".join(type(e).__name__ for e in chain).lower()
+    text = " ".join(str(e) for e in chain).lower()
+    if "refused" in text or "connectionrefused" in names:
+        return "connection refused (is the cluster running?)"
+    if "name or service not known" in text or "nameresolution" in names or "gaierror" in names:
+        return "host name not found"
+    if "timeout" in names or "timed out" in text:
+        return "timed out"
+    if "ssl" in names or "certificate" in text:
+        return "TLS failed (certificate or CA does not match the server)"
+    return type(chain[-1]).__name__

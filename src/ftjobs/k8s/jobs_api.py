@@ -34,6 +34,13 @@ COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
+NO_KUBECONFIG = (
+    "no kubeconfig found (looked at --kubeconfig, $KUBECONFIG and ~/.kube/config): pass "
+    "--kubeconfig FILE or set KUBECONFIG=FILE (your cloud's `get-credentials` command writes "
+    "one), and --context NAME to pick a cluster in it"
+)
+
+
 @dataclass
 class Connection:
     """A connected adapter and the namespace kubectl would use for this context."""
@@ -55,14 +62,33 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Connec
         config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         namespace = _in_cluster_namespace()
         return Connection(Kube(client.ApiClient(cfg)), namespace, None)
+    if not have_file:
+        raise KubeError(0, "NoKubeconfig", NO_KUBECONFIG)
     try:
         # config_file=None lets the client read (and merge) $KUBECONFIG or ~/.kube/config.
+        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        names = [str(c.get("name")) for c in contexts or []]
+        if context and context not in names:
+            raise KubeError(
+                0,
+                "NoContext",
+                f"context {context!r} is not in the kubeconfig ({', '.join(names) or 'none'}); "
+                "see `kubectl config get-contexts`",
+            )
         config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=kubeconfig, context=context, client_configuration=cfg
         )
-        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-    except (config.ConfigException, OSError) as exc:
-        raise KubeError(0, "NoKubeconfig", f"cannot load the kubeconfig: {exc}") from None
+    except KubeError:
+        raise
+    except Exception as exc:  # the client's parsers raise YAML, config, OS and type errors
+        source = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise KubeError(
+            0,
+            "BadKubeconfig",
+            f"cannot use the kubeconfig {source}: {first}. Check it with `kubectl config view`, "
+            "or pass another with --kubeconfig FILE / KUBECONFIG",
+        ) from None
     chosen = next((c for c in contexts if c.get("name") == context), active) if context else active
     namespace = ((chosen or {}).get("context") or {}).get("namespace") or "default"
     return Connection(Kube(client.ApiClient(cfg)), namespace, (chosen or {}).get("name"))
@@ -169,7 +195,7 @@ def stream_log(
         timeout = None if follow else kube.timeout
         resp = kube.api.call_api(*req, _request_timeout=timeout)
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise connection_error(exc) from exc
+        raise connection_error(exc, kube.api.configuration.host) from exc
     except client.ApiException as exc:
         raise classify_status(exc.status or 0, exc.body, exc.headers) from exc
     raw = resp.response  # the urllib3 response, unread

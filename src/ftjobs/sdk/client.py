@@ -33,6 +33,26 @@ class ClientError(Exception):
     """A user-facing failure of an SDK call."""
 
 
+UNREACHABLE_HINT = (
+    "check the server URL of the context (`kubectl config view --minify`), pick another "
+    "with --context, or pass --kubeconfig FILE"
+)
+
+
+def describe(exc: KubeError) -> str:
+    """What went wrong and what to do, in the CLI's words (no client-library internals)."""
+    if exc.reason == "Unreachable":
+        return f"{exc.message}; {UNREACHABLE_HINT}"
+    if exc.status == 401:
+        return (
+            "the API server refused the kubeconfig's credentials (401 Unauthorized): the token "
+            "or certificate expired or is wrong; refresh it (e.g. your cloud's get-credentials)"
+        )
+    if exc.status == 403:
+        return f"forbidden (403): {exc.message}; ask for RBAC on finetunejobs.ftjobs.dev"
+    return f"Kubernetes API: {exc}"
+
+
 class JobNotFound(ClientError):
     pass
 
@@ -145,9 +165,9 @@ class Client:
             if exc.status == 422:
                 # The CRD's schema or CEL rules refused it (offline validation passed).
                 raise SpecError([FieldError("", exc.message)], "API server") from None
-            raise ClientError(f"Kubernetes API: {exc}") from None
+            raise ClientError(describe(exc)) from None
         except KubeError as exc:
-            raise ClientError(f"Kubernetes API: {exc}") from None
+            raise ClientError(describe(exc)) from None
         return SubmitResult(created["metadata"]["name"], ns, created=True)
 
     def _check_same(self, job: FineTuneJob, namespace: str, name: str) -> None:
@@ -301,7 +321,7 @@ def _call(fn: Callable[..., Any], *args: Any) -> Any:
     except NotFound as exc:
         raise JobNotFound(f"not found: {exc.message}") from None
     except KubeError as exc:
-        raise ClientError(f"Kubernetes API: {exc}") from None
+        raise ClientError(describe(exc)) from None
 
 
 def summary_of(view: JobView) -> dict[str, Any]:

@@ -24,10 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from ftjobs.api.constants import EXIT_PERMANENT, EXIT_RETRIABLE, EXIT_SUCCESS
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.api.trainer_config import TrainerConfig
+from ftjobs.api.validation import FieldError, SpecError, field_errors
 from ftjobs.render.hub import uses_hub
 from ftjobs.storage import NotFound, open_store, read_jsonl
 
@@ -78,7 +81,14 @@ def local_config(
         "processesPerNode": nproc,
     }
     doc["storage"]["output"] = output_root(job, output)
-    spec = FineTuneJobSpec.model_validate(doc)
+    try:
+        spec = FineTuneJobSpec.model_validate(doc)
+    except ValidationError as exc:
+        layout = f"local run: {nnodes} node(s) x {nproc} process(es) (--nnodes-sim, --nproc)"
+        errors = [
+            FieldError(f"spec.{e.path}", f"{e.message} [{layout}]") for e in field_errors(exc)
+        ]
+        raise SpecError(errors) from None
     return TrainerConfig.for_job(
         spec, name=job.metadata.name or "finetune", namespace=LOCAL_NAMESPACE
     )

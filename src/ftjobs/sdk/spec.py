@@ -59,6 +59,9 @@ def _read(path: str | Path) -> str:
         return sys.stdin.read() if source == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError([FieldError("", f"cannot read file: {exc.strerror}")], source) from None
+    except UnicodeDecodeError as exc:
+        message = f"not a text file (not UTF-8 at byte {exc.start}); expected FineTuneJob YAML"
+        raise SpecError([FieldError("", message)], source) from None
 
 
 def parse_documents(text: str, source: str = "<string>") -> list[dict[str, Any]]:
