@@ -10,7 +10,7 @@ export DS_ACCELERATOR := cpu
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup demo test test-unit test-integration test-training test-e2e generate \
+.PHONY: help setup demo test test-unit test-integration test-training test-e2e test-nodes generate \
         check-generated lint fmt bench testbins cluster-up cluster-down clean
 
 help: ## Show this help
@@ -37,6 +37,9 @@ test-training: setup ## Training tier (real DeepSpeed on CPU)
 test-e2e: setup testbins ## End-to-end tier
 	$(PYTEST) -m e2e tests/e2e
 
+test-nodes: setup testbins ## Real-node tier (kubelets + containerd + CoreDNS in a netns; needs root)
+	$(PYTEST) -m nodes tests/nodes
+
 generate: setup ## Regenerate the CRD, JSON schema and spec reference from the models
 	$(PY) hack/generate.py
 
@@ -57,11 +60,13 @@ fmt: setup ## Format the code
 bench: setup ## Run the benchmarks (see docs/benchmarks.md)
 	@bash bench/run-all.sh
 
-testbins: ## Build (or reuse) the control plane, kwok, S3 server and helm binaries
+testbins: ## Build (or reuse) the control plane, kwok, S3 server, helm and real-node binaries
+	@bash hack/install-node-packages.sh
 	@bash hack/build-testbins.sh
 
-cluster-up: setup testbins ## Start the local control plane + S3 server on 127.0.0.1
-	$(PY) hack/cluster.py up
+REAL_NODES ?= 0
+cluster-up: setup testbins ## Start the local control plane + S3 server on 127.0.0.1 (REAL_NODES=2: + real kubelets)
+	$(PY) hack/cluster.py up --real-nodes $(REAL_NODES)
 
 cluster-down: ## Stop the local control plane + S3 server
 	$(PY) hack/cluster.py down

@@ -6,6 +6,11 @@
 #   versitygw   S3 server (posix backend)
 #   helm        helm v3
 #   toxiproxy   toxiproxy-server (TCP fault injector in front of the S3 server)
+#   kubelet     kubelet (same Kubernetes module/version) for the real-node tier
+#   containerd  containerd v2 + containerd-shim-runc-v2 + ctr
+#   runc        runc (cgo + libseccomp from Debian's libseccomp-dev, hack/install-node-packages.sh)
+#   cni         CNI plugins bridge, host-local, loopback, portmap
+#   coredns     CoreDNS with only the plugins the real-node tier uses
 # Everything comes from the Go module proxy and is built with the local Go
 # toolchain. Binaries land in ~/.cache/ftjobs/bin/<component>-<version>/ and are
 # never rebuilt while present, so a warm run takes well under a second.
@@ -21,6 +26,10 @@ KWOK_VERSION=v0.8.0
 VERSITYGW_VERSION=v1.8.0
 HELM_VERSION=v3.21.4
 TOXIPROXY_VERSION=v2.12.0
+CONTAINERD_VERSION=v2.4.2
+CNI_VERSION=v1.10.0
+COREDNS_VERSION=v1.15.0
+RUNC_VERSION=v1.5.3
 
 CACHE=${FTJOBS_CACHE:-$HOME/.cache/ftjobs}
 BIN_ROOT=$CACHE/bin
@@ -43,6 +52,11 @@ dir_of() {
     versitygw) echo "$BIN_ROOT/versitygw-$VERSITYGW_VERSION" ;;
     helm) echo "$BIN_ROOT/helm-$HELM_VERSION" ;;
     toxiproxy) echo "$BIN_ROOT/toxiproxy-$TOXIPROXY_VERSION" ;;
+    kubelet) echo "$BIN_ROOT/kubelet-$K8S_VERSION" ;;
+    containerd) echo "$BIN_ROOT/containerd-$CONTAINERD_VERSION" ;;
+    cni) echo "$BIN_ROOT/cni-$CNI_VERSION" ;;
+    coredns) echo "$BIN_ROOT/coredns-$COREDNS_VERSION" ;;
+    runc) echo "$BIN_ROOT/runc-$RUNC_VERSION" ;;
     *) die "unknown component $1" ;;
   esac
 }
@@ -54,10 +68,15 @@ bins_of() {
     versitygw) echo "versitygw" ;;
     helm) echo "helm" ;;
     toxiproxy) echo "toxiproxy-server" ;;
+    kubelet) echo "kubelet" ;;
+    containerd) echo "containerd containerd-shim-runc-v2 ctr" ;;
+    cni) echo "bridge host-local loopback portmap" ;;
+    coredns) echo "coredns" ;;
+    runc) echo "runc" ;;
   esac
 }
 
-ALL=(etcd versitygw kwok kubernetes helm toxiproxy)
+ALL=(etcd versitygw kwok kubernetes helm toxiproxy kubelet containerd runc cni coredns)
 if [[ ${FTJOBS_BIN_VERSIONS_ONLY:-} == 1 ]]; then
   for c in "${ALL[@]}"; do echo "$c $(dir_of "$c")"; done
   exit 0
@@ -85,7 +104,7 @@ go_build_into() {
   log "$comp: resolving modules (go get) ... log: $logf"
   ( cd "$w" && go get "$@" ) >"$logf" 2>&1 || { tail -30 "$logf" >&2; die "$comp: go get failed"; }
   log "$comp: compiling $(bins_of "$comp") (-p $PAR)"
-  ( cd "$w" && go build -p "$PAR" -trimpath -tags=selinux,notest -ldflags "$ldflags" -o "$tmp/" "${@%@*}" ) >>"$logf" 2>&1 \
+  ( cd "$w" && go build -p "$PAR" -trimpath -tags="${GO_TAGS:-selinux,notest}" -ldflags "$ldflags" -o "$tmp/" "${@%@*}" ) >>"$logf" 2>&1 \
     || { tail -40 "$logf" >&2; rm -rf "$tmp"; die "$comp: go build failed"; }
   # Packages whose directory name is not the binary's name (toxiproxy's cmd/server).
   local pair
@@ -95,19 +114,21 @@ go_build_into() {
   log "$comp: done -> $final ($(du -sh "$final" | cut -f1))"
 }
 
-build_kubernetes() {
-  local v=$K8S_VERSION minor staging_v w
+# k8s_wrapper <name>: wrapper module requiring k8s.io/kubernetes@$K8S_VERSION with
+# every staging module pinned to its published version; sets W and K8S_LD.
+k8s_wrapper() {
+  local v=$K8S_VERSION minor staging_v
   minor=${v#v1.}; minor=${minor%%.*}
   staging_v=v0.${v#v1.}
-  w=$(new_wrapper "kubernetes-$v")
-  log "kubernetes: reading staging modules from k8s.io/kubernetes@$v go.mod"
-  local modfile; modfile=$(cd "$w" && go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  [[ -f $modfile ]] || die "kubernetes: could not download go.mod of k8s.io/kubernetes@$v"
+  W=$(new_wrapper "$1-$v")
+  log "$1: reading staging modules from k8s.io/kubernetes@$v go.mod"
+  local modfile; modfile=$(cd "$W" && go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [[ -f $modfile ]] || die "$1: could not download go.mod of k8s.io/kubernetes@$v"
   local staging
   staging=$(grep -E '=> \./staging/' "$modfile" | awk '{print $1}' | sort -u)
-  [[ -n $staging ]] || die "kubernetes: no staging replaces found in $modfile"
+  [[ -n $staging ]] || die "$1: no staging replaces found in $modfile"
   {
-    echo "module ftjobs.local/testbins/kubernetes"
+    echo "module ftjobs.local/testbins/$1"
     echo
     echo "go 1.26.0"
     echo
@@ -116,16 +137,29 @@ build_kubernetes() {
     echo "replace ("
     for m in $staging; do echo "	$m => $m $staging_v"; done
     echo ")"
-  } >"$w/go.mod"
-  log "kubernetes: wrapper module with $(wc -w <<<"$staging") staging replaces at $staging_v"
+  } >"$W/go.mod"
+  log "$1: wrapper module with $(wc -w <<<"$staging") staging replaces at $staging_v"
   local date; date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  local ld="-s -w"
+  K8S_LD="-s -w"
+  local p
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ld+=" -X $p.gitVersion=$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=$date -X $p.gitCommit=ftjobs-testbins"
+    K8S_LD+=" -X $p.gitVersion=$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=$date -X $p.gitCommit=ftjobs-testbins"
   done
-  go_build_into kubernetes "$w" "$ld" \
+}
+
+build_kubernetes() {
+  local v=$K8S_VERSION
+  k8s_wrapper kubernetes
+  go_build_into kubernetes "$W" "$K8S_LD" \
     "k8s.io/kubernetes/cmd/kube-apiserver@$v" "k8s.io/kubernetes/cmd/kube-controller-manager@$v" \
     "k8s.io/kubernetes/cmd/kube-scheduler@$v" "k8s.io/kubernetes/cmd/kubectl@$v"
+}
+
+# The kubelet is its own component so adding it did not invalidate cached
+# control-plane binaries; it shares the Go module and build caches with them.
+build_kubelet() {
+  k8s_wrapper kubelet
+  go_build_into kubelet "$W" "$K8S_LD" "k8s.io/kubernetes/cmd/kubelet@$K8S_VERSION"
 }
 
 build_etcd() {
@@ -181,6 +215,56 @@ build_kwok() {
 build_versitygw() {
   LDFLAGS_EXTRA="-X main.Version=$VERSITYGW_VERSION" \
     simple_build versitygw github.com/versity/versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw
+}
+build_containerd() {
+  # Static (CGO_ENABLED=0) build: the btrfs/devmapper/zfs snapshotters need cgo
+  # and are left out; overlayfs is all the nodes use. Seccomp is applied by runc.
+  GO_TAGS=no_btrfs,no_devmapper,no_zfs,no_aufs \
+    LDFLAGS_EXTRA="-X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" \
+    simple_build containerd github.com/containerd/containerd/v2 "$CONTAINERD_VERSION" \
+    github.com/containerd/containerd/v2/cmd/containerd \
+    github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+    github.com/containerd/containerd/v2/cmd/ctr
+}
+build_runc() {
+  # Debian's runc 1.1.5 cannot start containerd 2.4's pod sandboxes ("can't get final
+  # child's PID from pipe: EOF"); runc needs cgo (nsexec) and libseccomp for RuntimeDefault.
+  CGO_ENABLED=1 GO_TAGS=seccomp,urfave_cli_no_docs \
+    LDFLAGS_EXTRA="-X main.version=${RUNC_VERSION#v}" \
+    simple_build runc github.com/opencontainers/runc "$RUNC_VERSION" github.com/opencontainers/runc
+}
+build_cni() {
+  local m=github.com/containernetworking/plugins
+  LDFLAGS_EXTRA="" simple_build cni "$m" "$CNI_VERSION" \
+    "$m/plugins/main/bridge" "$m/plugins/ipam/host-local" "$m/plugins/main/loopback" "$m/plugins/meta/portmap"
+}
+build_coredns() {
+  # Our own main with only the plugins the real-node Corefile uses: CoreDNS's
+  # default build links every cloud provider's DNS SDK.
+  local v=$COREDNS_VERSION w
+  w=$(new_wrapper "coredns-$v")
+  printf 'module ftjobs.local/testbins/coredns\n\ngo 1.26.0\n\nrequire github.com/coredns/coredns %s\n' "$v" >"$w/go.mod"
+  mkdir -p "$w/coredns"
+  cat >"$w/coredns/main.go" <<'EOF'
+// Command coredns runs CoreDNS with the plugins the ftjobs real-node tier needs.
+package main
+
+import (
+	"github.com/coredns/coredns/coremain"
+
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/ready"
+)
+
+func main() { coremain.Run() }
+EOF
+  go_build_into coredns "$w" "-s -w -X github.com/coredns/coredns/coremain.GitCommit=ftjobs-testbins" \
+    "github.com/coredns/coredns/coremain@$v" "./coredns"
 }
 build_helm() {
   LDFLAGS_EXTRA="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \

@@ -1,6 +1,7 @@
 """Start/stop the local test environment: Kubernetes control plane + kwok + versitygw.
 
     ~/.cache/ftjobs/venv/bin/python hack/cluster.py up      # build if needed, start, print env
+    ~/.cache/ftjobs/venv/bin/python hack/cluster.py up --real-nodes 2   # + two real kubelets
     ~/.cache/ftjobs/venv/bin/python hack/cluster.py env     # print the env exports again
     ~/.cache/ftjobs/venv/bin/python hack/cluster.py status
     ~/.cache/ftjobs/venv/bin/python hack/cluster.py down    # stop and delete state
@@ -21,9 +22,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fixtures.controlplane import DEFAULT_STATE_DIR, ControlPlane
+from tests.fixtures.nodes import RealNodes, teardown, teardown_stale
 from tests.fixtures.s3 import DEFAULT_S3_STATE_DIR, S3Server
 
 ENV_FILE = DEFAULT_STATE_DIR / "env.sh"
+REAL_NODES_FILE = DEFAULT_STATE_DIR / "real-nodes"  # index of the running real-node instance
+
+
+def _real_nodes_index() -> int | None:
+    try:
+        return int(REAL_NODES_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _running_cluster() -> ControlPlane | None:
@@ -41,7 +51,9 @@ def _running_s3() -> S3Server | None:
 
 def _env_lines(cp: ControlPlane, srv: S3Server) -> list[str]:
     bin_dirs = sorted({str(Path(p).parent) for p in cp.bin_dir.values()})
+    k = _real_nodes_index()
     return [
+        *([f"export FTJOBS_TEST_REAL_NODES={k}"] if k is not None else []),
         f"export FTJOBS_TEST_KUBECONFIG={cp.kubeconfig}",
         f"export FTJOBS_TEST_S3_ENDPOINT={srv.endpoint_url}",
         f"export FTJOBS_TEST_S3_ACCESS_KEY={srv.access_key}",
@@ -83,6 +95,19 @@ def cmd_up(args: argparse.Namespace) -> int:
         srv = S3Server.start(DEFAULT_S3_STATE_DIR)
     else:
         print("S3 server already running", file=sys.stderr)
+    if args.real_nodes and _real_nodes_index() is None:
+        teardown_stale()
+        port = int(srv.endpoint_url.rsplit(":", 1)[1].rstrip("/"))
+        nodes = RealNodes(
+            cp,
+            DEFAULT_STATE_DIR / "logs" / "real-nodes",
+            count=args.real_nodes,
+            forward_ports=(port,),
+            die_with_parent=False,
+        ).start()
+        REAL_NODES_FILE.write_text(f"{nodes.index}\n")
+        print(f"real nodes:        {', '.join(nodes.names)} (netns {nodes.netns}); pods reach S3"
+              f" at http://{nodes.gateway_ip}:{port}")  # fmt: skip
     ENV_FILE.write_text("\n".join(_env_lines(cp, srv)) + "\n")
     _print(cp, srv)
     print(f"\nup in {time.monotonic() - t0:.1f}s", file=sys.stderr)
@@ -110,6 +135,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    k = _real_nodes_index()
+    if k is not None:
+        teardown(k)
+        REAL_NODES_FILE.unlink()
+        print("real nodes stopped", file=sys.stderr)
     if (DEFAULT_STATE_DIR / "cluster.json").is_file():
         ControlPlane.attach(DEFAULT_STATE_DIR / "kubeconfig", owned=True).stop(
             clean=not args.keep_state
@@ -134,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="build if needed and start everything")
     up.add_argument("--cpu-nodes", type=int, default=2)
     up.add_argument("--gpu-nodes", type=int, default=2)
+    up.add_argument(
+        "--real-nodes", type=int, default=0, help="real kubelets to add (tests/fixtures/nodes.py)"
+    )
     sub.add_parser("env", help="print the env exports for a running environment")
     sub.add_parser("status", help="show what is running")
     down = sub.add_parser("down", help="stop everything and delete state")

@@ -132,7 +132,7 @@ class Api:
         return self.kube.list("v1", "Pod", namespace, selector)
 
     def running_pods(
-        self, namespace: str, name: str, attempt: int, count: int
+        self, namespace: str, name: str, attempt: int, count: int, timeout: float = 120
     ) -> list[dict[str, Any]]:
         def check() -> list[dict[str, Any]] | None:
             pods = [
@@ -143,7 +143,9 @@ class Api:
             ]
             return pods if len(pods) >= count else None
 
-        return wait_for(f"{count} running pods of {namespace}/{name} attempt {attempt}", check, 120)
+        return wait_for(
+            f"{count} running pods of {namespace}/{name} attempt {attempt}", check, timeout
+        )
 
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         return [

@@ -12,6 +12,8 @@ kubernetes client. Errors are `ClientError` subclasses with a message fit for a 
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -284,7 +286,8 @@ class Client:
         follow: bool = False,
         tail_lines: int | None = None,
     ) -> Iterator[tuple[int | None, str]]:
-        """(rank, line) of the attempt's pods (rank 0 first), or of one rank."""
+        """(rank, line) of the attempt's pods (rank 0 first), or of one rank; following
+        several pods, their lines interleave as they arrive."""
         ns = self._ns(namespace)
         pods = self.pods(name, namespace=ns, attempt=attempt)
         if rank is not None:
@@ -292,16 +295,55 @@ class Client:
         if not pods:
             which = f" rank {rank}" if rank is not None else ""
             raise ClientError(f"no pods{which} for FineTuneJob {ns}/{name} (yet)")
-        for pod in pods:
-            pod_rank = jobs_api.pod_rank(pod)
-            lines = jobs_api.stream_log(
-                self.kube, ns, pod["metadata"]["name"], follow=follow, tail_lines=tail_lines
+        if follow and len(pods) > 1:
+            # every rank at once: one stream per pod, lines as they arrive
+            yield from _merged(
+                [(jobs_api.pod_rank(p), self._pod_lines(ns, p, True, tail_lines)) for p in pods]
             )
-            try:
-                for line in lines:
-                    yield pod_rank, line
-            except KubeError as exc:
-                raise ClientError(f"logs of {pod['metadata']['name']}: {exc.message}") from None
+            return
+        for pod in pods:
+            for line in self._pod_lines(ns, pod, follow, tail_lines):
+                yield jobs_api.pod_rank(pod), line
+
+    def _pod_lines(
+        self, ns: str, pod: dict[str, Any], follow: bool, tail_lines: int | None
+    ) -> Iterator[str]:
+        name = pod["metadata"]["name"]
+        try:
+            yield from jobs_api.stream_log(
+                self.kube, ns, name, follow=follow, tail_lines=tail_lines
+            )
+        except KubeError as exc:
+            raise ClientError(f"logs of {name}: {exc.message}") from None
+
+
+def _merged(streams: list[tuple[int | None, Iterator[str]]]) -> Iterator[tuple[int | None, str]]:
+    """Interleave blocking line iterators (one thread each) in arrival order; the first
+    error is raised once every stream has stopped or failed."""
+    out: queue.Queue[tuple[int | None, str] | BaseException | None] = queue.Queue()
+
+    def pump(rank: int | None, lines: Iterator[str]) -> None:
+        try:
+            for line in lines:
+                out.put((rank, line))
+        except BaseException as exc:
+            out.put(exc)
+        finally:
+            out.put(None)
+
+    for rank, lines in streams:
+        threading.Thread(target=pump, args=(rank, lines), daemon=True).start()
+    running, error = len(streams), None
+    while running:
+        item = out.get()
+        if item is None:
+            running -= 1
+        elif isinstance(item, BaseException):
+            error = error or item
+        else:
+            yield item
+    if error is not None:
+        raise error
 
 
 def _differing_fields(old: Any, new: Any, path: str = "") -> list[str]:
