@@ -116,7 +116,7 @@ def test_run_with_a_process_count_the_batch_does_not_divide_over() -> None:
     assert "--nproc" in result.output
 
 
-@pytest.mark.parametrize("command", NAME_COMMANDS + ("list", "submit"))
+@pytest.mark.parametrize("command", (*NAME_COMMANDS, "list", "submit"))
 def test_cluster_commands_without_a_kubeconfig_say_what_to_do(
     command: str, no_cluster: None
 ) -> None:
@@ -143,7 +143,7 @@ def _kubeconfig(path: Path, server: str) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("command", NAME_COMMANDS + ("list",))
+@pytest.mark.parametrize("command", (*NAME_COMMANDS, "list"))
 def test_cluster_commands_against_an_unreachable_server(command: str, tmp_path: Path) -> None:
     kubeconfig = _kubeconfig(tmp_path / "kc", "http://127.0.0.1:9")  # discard port: refused
     args = [command] + (["some-job"] if command in NAME_COMMANDS else [])
