@@ -211,6 +211,27 @@ def test_restarts_exhausted_fails(
     assert status["restarts"] == 1
 
 
+def test_the_same_failure_twice_stops_the_retries(
+    cluster: Any, api: Api, controller: ControllerProcess, namespace: str
+) -> None:
+    name = "repeat"
+    policy = {"maxRestarts": 5, "maxRepeatedFailures": 2}
+    run_to_running(api, namespace, name, failurePolicy=policy)
+    message = "RuntimeError: CUDA error: an illegal memory access at step {}"
+    exit_pods(cluster, api, namespace, name, 1, EXIT_RETRIABLE, message.format(17))
+    wait_for("attempt 2 running", lambda: api.status(namespace, name).get("attempt") == 2, 60)
+    exit_pods(cluster, api, namespace, name, 2, EXIT_RETRIABLE, message.format(18))
+    status = api.wait_phase(namespace, name, "Failed")
+    failed = condition(status, "Failed")
+    assert failed["reason"] == "RepeatedFailure", failed
+    assert "attempts 1-2 failed the same way" in failed["message"]
+    assert "illegal memory access" in failed["message"]
+    assert status["restarts"] == 1 and status["lastFailure"]["attempts"] == 2
+    assert "RepeatedFailure" in [e["reason"] for e in api.events(namespace, name)]
+    time.sleep(3)  # longer than the backoff: no third attempt may appear
+    assert len(api.jobs(namespace, name)) == 2
+
+
 # --- deletion, cancel, TTL ----------------------------------------------------------------
 
 

@@ -15,7 +15,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from ftjobs.api.constants import EXIT_PERMANENT
+import pytest
+
+from ftjobs.api.constants import EXIT_PERMANENT, EXIT_RETRIABLE
 from tests.training.trainer_run import classification_spec, run, write_config
 
 LOOP_RUNS = int(os.environ.get("FTJOBS_EXIT_LOOP_RUNS", "5"))
@@ -62,3 +64,60 @@ def test_clean_runs_all_exit_zero(
         if codes != [0, 0]:
             failures.append((i, codes, nodes.output()[-2000:]))
     assert not failures, failures
+
+
+def _raised(fn: Callable[[], object]) -> BaseException:
+    try:
+        fn()
+    except BaseException as e:
+        return e
+    raise AssertionError("no exception")
+
+
+def test_torch_error_before_the_first_step_is_permanent_after_it_retriable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    from ftjobs.trainer import failures
+    from ftjobs.trainer.__main__ import classify
+
+    # A real torch RuntimeError: what a config the model cannot run raises on every attempt.
+    error = _raised(lambda: torch.zeros(2, 3) @ torch.zeros(2, 3))
+    assert isinstance(error, RuntimeError)
+    monkeypatch.setattr(failures, "_stepped", False)
+    assert classify(error) == EXIT_PERMANENT
+    message = failures.describe(error, after_first_step=False)
+    assert "cannot be multiplied" in message and "not retried" in message
+    monkeypatch.setattr(failures, "_stepped", True)  # after a step: may be transient
+    assert classify(error) == EXIT_RETRIABLE
+    # A lost peer is retriable at any time (gloo's message when the other rank is gone).
+    lost = RuntimeError("[gloo/transport/tcp/pair.cc:534] Connection closed by peer [10.0.0.2]:7")
+    monkeypatch.setattr(failures, "_stepped", False)
+    assert classify(lost) == EXIT_RETRIABLE
+    assert classify(torch.distributed.DistBackendError("NCCL error: unhandled")) == EXIT_RETRIABLE
+
+
+def test_cuda_oom_at_the_first_step_is_permanent_and_names_the_knobs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    from ftjobs.trainer import failures
+    from ftjobs.trainer.__main__ import classify
+
+    # Constructed, not caused: there is no GPU here to run out of (a named stand-in).
+    oom = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0)")
+    monkeypatch.setattr(failures, "_stepped", False)
+    assert classify(oom) == EXIT_PERMANENT
+    message = failures.describe(oom, after_first_step=False)
+    for knob in (
+        "hyperparameters.microBatchSize",
+        "performance.gradientCheckpointing",
+        "deepspeed.zeroStage",
+        "deepspeed.offloadOptimizer",
+    ):
+        assert knob in message, message
+    assert "Tried to allocate 2.00 GiB" in message
+    monkeypatch.setattr(failures, "_stepped", True)
+    assert classify(oom) == EXIT_RETRIABLE

@@ -496,6 +496,14 @@ class FailurePolicy(ApiModel):
         default=10, ge=0, le=86_400, description="First delay before a new attempt; doubles."
     )
     max_backoff_seconds: int = Field(default=600, ge=0, le=86_400, description="Delay cap.")
+    max_repeated_failures: int = Field(
+        default=3,
+        ge=2,
+        le=1000,
+        description="Stop retrying (Failed, reason RepeatedFailure) when this many attempts "
+        "in a row fail with the same error (exit code and message, numbers aside) and no "
+        "new checkpoint in between: retrying would only fail the same way again.",
+    )
 
 
 _CROSS_RULES: list[JsonValue] = [

@@ -84,6 +84,23 @@ class Metrics(ApiModel):
     )
 
 
+class FailureStreak(ApiModel):
+    """The latest retriable failure and how many attempts in a row ended with it."""
+
+    signature: str = Field(
+        max_length=1024,
+        description="The failure (exit code and termination message, numbers masked).",
+    )
+    attempts: int = Field(ge=1, description="Attempts in a row that failed this way.")
+    last_attempt: int = Field(ge=1, description="The attempt that failed this way last.")
+    checkpoint_step: int | None = Field(
+        default=None,
+        ge=0,
+        description="latestCheckpoint.step at that failure; a newer checkpoint restarts "
+        "the count (the job is making progress).",
+    )
+
+
 class FineTuneJobStatus(ApiModel):
     """Observed state of a FineTuneJob."""
 
@@ -102,6 +119,11 @@ class FineTuneJobStatus(ApiModel):
         default=None, description="When the next attempt starts (backoff after a failure)."
     )
     message: str | None = Field(default=None, max_length=32768, description="Last message.")
+    last_failure: FailureStreak | None = Field(
+        default=None,
+        description="The latest retriable failure; the controller stops retrying when it "
+        "repeats failurePolicy.maxRepeatedFailures times without a new checkpoint.",
+    )
     progress: Progress | None = Field(default=None, description="Training progress.")
     latest_checkpoint: Checkpoint | None = Field(default=None, description="Newest checkpoint.")
     metrics: Metrics | None = Field(default=None, description="Final evaluation results.")

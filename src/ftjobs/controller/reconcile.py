@@ -20,8 +20,10 @@ Failure classification (the trainer owns the codes, see ftjobs.api.constants):
              every transient problem it knows to 75, so an unknown code is a bug that a
              retry would only repeat).
 A retriable failure starts attempt N+1 (resume from LATEST) after an exponential backoff,
-until failurePolicy.maxRestarts is spent. Suspension (spec.suspend or a Kueue preemption)
-suspends the same Job: it is not a failure and does not count as a restart.
+until failurePolicy.maxRestarts is spent, or until failurePolicy.maxRepeatedFailures
+attempts in a row failed the same way with no new checkpoint (ftjobs.controller.repeats).
+Suspension (spec.suspend or a Kueue preemption) suspends the same Job: it is not a failure
+and does not count as a restart.
 
 Cancel: the annotation `ftjobs.dev/cancel-requested` (set by `ftjobs cancel`) deletes the
 child Jobs (pods get SIGTERM) and ends in phase Cancelled with a Failed=True condition of
@@ -46,6 +48,7 @@ from ftjobs.api.status import (
     Phase,
 )
 from ftjobs.api.trainer_config import job_output_uri
+from ftjobs.controller import repeats
 from ftjobs.render import RenderSettings, child_names, render_job
 
 ANNOTATION_CHILDREN_DELETED = f"{GROUP}/children-deleted"
@@ -63,6 +66,7 @@ CONTROLLER_FIELDS = (
     "next_attempt_time",
     "message",
     "output_model",
+    "last_failure",
 )
 
 # Pod disruption reasons (the DisruptionTarget condition, pod.status.reason) that mean
@@ -182,6 +186,7 @@ class Failure:
     retriable: bool
     reason: str
     message: str
+    signature: str = ""  # what identifies it across attempts ("" = not an error of the job)
 
 
 # --- time helpers -------------------------------------------------------------------------
@@ -221,11 +226,11 @@ def classify(job: ObservedJob, pods: tuple[PodFailure, ...]) -> Failure:
                 return Failure(False, "PermanentFailure", _describe(pod))
     for pod in pods:
         if pod.exit_code == EXIT_RETRIABLE:
-            return Failure(True, "RetriableFailure", _describe(pod))
+            return Failure(True, "RetriableFailure", _describe(pod), _signature(pods))
         if pod.disruption or pod.reason in DISRUPTION_REASONS:
             return Failure(True, "PodDisrupted", _describe(pod))
         if pod.exit_code is not None and pod.exit_code > 128:
-            return Failure(True, "PodKilled", _describe(pod))
+            return Failure(True, "PodKilled", _describe(pod), _signature(pods))
     # No pod left to look at (garbage-collected): the Job's condition message names the
     # exit code when podFailurePolicy matched.
     match = _EXIT_CODE_IN_MESSAGE.search(job.failure_message)
@@ -240,6 +245,19 @@ def classify(job: ObservedJob, pods: tuple[PodFailure, ...]) -> Failure:
     # BackoffLimitExceeded with nothing else known: pods failed for reasons the trainer did
     # not classify (image pull, node loss before start); give it another attempt.
     return Failure(True, job.failure_reason or "JobFailed", job.failure_message or "Job failed")
+
+
+def _signature(pods: tuple[PodFailure, ...]) -> str:
+    """The attempt's failure across its pods, independent of pod names and order."""
+    sigs = sorted(
+        {
+            repeats.signature(p.exit_code, p.message)
+            for p in pods
+            if not (p.disruption or p.reason in DISRUPTION_REASONS)
+        }
+        - {""}
+    )
+    return " | ".join(sigs)[: repeats.SIGNATURE_LIMIT]
 
 
 def _describe(pod: PodFailure) -> str:
@@ -530,6 +548,22 @@ def _attempt_failed(nxt: _JobNext, current: ObservedJob, pods: tuple[PodFailure,
     policy = nxt.job.spec.failure_policy
     status = nxt.status
     failure = classify(current, pods)
+    if failure.retriable and failure.signature:
+        checkpoint = status.latest_checkpoint.step if status.latest_checkpoint else None
+        streak = repeats.next_streak(
+            status.last_failure, failure.signature, current.attempt, checkpoint
+        )
+        status.last_failure = streak
+        if streak.attempts >= policy.max_repeated_failures:
+            first = current.attempt - streak.attempts + 1
+            _fail(
+                nxt,
+                "RepeatedFailure",
+                f"attempts {first}-{current.attempt} failed the same way with no new "
+                f"checkpoint in between (failurePolicy.maxRepeatedFailures "
+                f"{policy.max_repeated_failures}); not retrying: {failure.message}",
+            )
+            return
     if failure.retriable and status.restarts < policy.max_restarts:
         delay = backoff_delay(policy.backoff_seconds, policy.max_backoff_seconds, status.restarts)
         status.restarts += 1

@@ -34,9 +34,13 @@ _MESSAGE_LIMIT = 4000
 def classify(error: BaseException) -> int:
     """The exit code for an exception that ended the attempt."""
     from ftjobs.storage import StorageError
+    from ftjobs.trainer import failures
     from ftjobs.trainer.data import DataError
     from ftjobs.trainer.errors import PermanentError, RetriableError
 
+    runtime = failures.classify_runtime(error, after_first_step=failures.stepped())
+    if runtime is not None:  # torch/runtime errors: ftjobs.trainer.failures decides
+        return runtime
     if isinstance(error, (DataError, PermanentError, ValidationError)):
         return EXIT_PERMANENT
     if isinstance(error, StorageError):
@@ -45,9 +49,9 @@ def classify(error: BaseException) -> int:
         return EXIT_RETRIABLE if error.retriable else EXIT_PERMANENT
     if isinstance(error, (RetriableError, ConnectionError, TimeoutError)):
         return EXIT_RETRIABLE
-    if isinstance(error, (MemoryError, RuntimeError, OSError)):
-        # torch raises RuntimeError (DistBackendError) when a peer is gone; OOM and I/O
-        # trouble are infrastructure. A new attempt resumes from the last checkpoint.
+    if isinstance(error, (MemoryError, OSError)):
+        # Host memory and I/O trouble are infrastructure: a new attempt resumes from the
+        # last checkpoint.
         return EXIT_RETRIABLE
     # Anything else (TypeError, KeyError, ...) is a bug or a spec the code cannot handle;
     # retrying would fail the same way.
@@ -87,9 +91,10 @@ def main(argv: list[str] | None = None) -> None:
             code, message = EXIT_RETRIABLE, "interrupted"
         else:
             from ftjobs.storage.errors import redact
+            from ftjobs.trainer import failures
 
             code = classify(e)
-            message = redact(f"{type(e).__name__}: {e}")
+            message = redact(failures.describe(e, after_first_step=failures.stepped()))
         if code != EXIT_SUCCESS:
             kind = "retriable" if code == EXIT_RETRIABLE else "permanent"
             log.error("rank %d failed (%s, exit %d): %s", world.rank, kind, code, message)

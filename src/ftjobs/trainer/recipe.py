@@ -46,6 +46,7 @@ from ftjobs.storage import (
 )
 from ftjobs.storage.manifest import download_prefix
 from ftjobs.storage.uri import parse_uri
+from ftjobs.trainer import failures
 from ftjobs.trainer.checkpoint import Checkpointer
 from ftjobs.trainer.data import prepare_data
 from ftjobs.trainer.ds_config import gradient_accumulation, resolve_ds_config
@@ -344,6 +345,7 @@ class Recipe:
                 loss_sum += loss.detach().float()
                 self.micro += 1
             self.step += 1
+            failures.record_optimizer_step()
             samples = len(pending) * hp.micro_batch_size * self.world.size
             self.samples_seen += samples
             throughput.add(samples)

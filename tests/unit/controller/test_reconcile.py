@@ -480,3 +480,69 @@ def test_job_deadline_is_permanent_even_if_pods_exited_retriably() -> None:
     )
     failure = classify(job, (PodFailure("p", EXIT_RETRIABLE, "SIGTERM"),))
     assert (failure.retriable, failure.reason) == (False, "DeadlineExceeded")
+
+
+# --- repeated failures --------------------------------------------------------------------
+
+OOM_LIKE = "RuntimeError: CUDA error at step {step}: illegal memory access at 0x{addr:x}"
+
+
+def fail_attempts(job: FineTuneJob, messages: list[str], t: datetime = T0) -> FineTuneJob:
+    """Attempts 1..n each fail with exit 75 and the given message (after their backoff)."""
+    for i, message in enumerate(messages, start=1):
+        job, _ = step(job, failed(i, PodFailure(f"demo-{i}-0", EXIT_RETRIABLE, message)), t)
+        if job.status and job.status.phase == "Failed":
+            return job
+        t = t + timedelta(hours=1)
+        job, _ = step(job, failed(i, PodFailure(f"demo-{i}-0", EXIT_RETRIABLE, message)), t)
+    return job
+
+
+def test_the_same_failure_on_n_attempts_stops_the_retries() -> None:
+    job = running(failurePolicy={"maxRestarts": 10, "maxRepeatedFailures": 3})
+    # Numbers (step, address) differ between attempts: still the same failure.
+    messages = [OOM_LIKE.format(step=s, addr=a) for s, a in ((7, 0xBEEF), (8, 0xCAFE), (7, 1))]
+    job = fail_attempts(job, messages)
+    assert job.status and job.status.phase == "Failed", job.status
+    assert cond(job, "Failed") == ("True", "RepeatedFailure")
+    assert job.status.restarts == 2 and job.status.attempt == 3
+    assert "attempts 1-3 failed the same way" in (job.status.message or "")
+    assert "maxRepeatedFailures 3" in (job.status.message or "")
+    assert "illegal memory access" in (job.status.message or "")
+    assert job.status.last_failure and job.status.last_failure.attempts == 3
+
+
+def test_negative_control_different_failures_keep_retrying() -> None:
+    job = running(failurePolicy={"maxRestarts": 10, "maxRepeatedFailures": 2})
+    job = fail_attempts(job, ["lost peer 10.0.0.1", "disk full", "lost peer 10.0.0.2"])
+    assert job.status and job.status.phase == "Pending" and job.status.restarts == 3
+    assert job.status.last_failure and job.status.last_failure.attempts == 1
+
+
+def test_a_new_checkpoint_between_failures_restarts_the_count() -> None:
+    job = running(failurePolicy={"maxRestarts": 10, "maxRepeatedFailures": 2})
+    job = fail_attempts(job, ["node went away"])
+    assert job.status and job.status.last_failure and job.status.last_failure.attempts == 1
+    # Attempt 2 commits a checkpoint (the trainer's status field), then fails the same way.
+    job = applied(job, Plan(status={"latestCheckpoint": {"step": 50, "uri": "s3://o/c"}}))
+    job, _ = step(job, failed(2, PodFailure("demo-2-0", EXIT_RETRIABLE, "node went away")), T0)
+    assert job.status and job.status.phase == "Restarting"
+    assert job.status.last_failure and job.status.last_failure.attempts == 1
+    assert job.status.last_failure.checkpoint_step == 50
+
+
+def test_stops_by_signal_and_disruptions_are_not_counted() -> None:
+    job = running(failurePolicy={"maxRestarts": 10, "maxRepeatedFailures": 2})
+    job = fail_attempts(job, ["Stopped: stopped by SIGTERM at step 4"] * 3)
+    assert job.status and job.status.phase == "Pending" and job.status.last_failure is None
+
+
+def test_signature_ignores_pod_names_and_order() -> None:
+    a = (PodFailure("x-1-0", EXIT_RETRIABLE, "boom 1"), PodFailure("x-1-1", EXIT_RETRIABLE, "peer"))
+    b = (PodFailure("x-2-1", EXIT_RETRIABLE, "peer"), PodFailure("x-2-0", EXIT_RETRIABLE, "boom 2"))
+    job = jobobj(failed_condition=True)
+    assert (
+        classify(job, a).signature
+        == classify(job, b).signature
+        == "exit 75: boom # | exit 75: peer"
+    )
