@@ -36,7 +36,8 @@ manifests/base/rbac.yaml identical, tests/integration/test_helm.py compares them
 - FineTuneJobs: watch them, patch annotations (cancel bookkeeping) and the status;
 - the children of each attempt: create, read back (create-or-adopt), delete (cancel, TTL),
   and patch Jobs (suspend/resume);
-- pods: read only, to classify a failed attempt by exit code;
+- pods: read only, to classify a failed attempt by exit code and to see pods stuck
+  before starting (watched: that changes nothing in their Job);
 - events: create (one per phase transition);
 - the trainer's Role/RoleBinding: the controller may grant only what it holds itself
   (RBAC escalation prevention), which the FineTuneJob rules above cover.
@@ -57,7 +58,7 @@ No access to Secrets: pods reference the credentials Secret by name, the kubelet
   verbs: ["get", "create", "delete"]
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list"]
+  verbs: ["get", "list", "watch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]

@@ -486,6 +486,17 @@ class Evaluation(ApiModel):
     )
 
 
+# A positive whole number of seconds, minutes or hours (a Go/CEL duration subset).
+DURATION_PATTERN = r"^[1-9][0-9]{0,5}(s|m|h)$"
+DEFAULT_STARTUP_TIMEOUT = "10m"
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def duration_seconds(value: str) -> int:
+    """Seconds of a duration that matched DURATION_PATTERN ("10m" -> 600)."""
+    return int(value[:-1]) * _DURATION_UNITS[value[-1]]
+
+
 class FailurePolicy(ApiModel):
     """What to do when a pod fails."""
 
@@ -577,6 +588,14 @@ class FineTuneJobSpec(ApiModel):
     active_deadline_seconds: int | None = Field(
         default=None, ge=1, description="Fail the job after this many seconds of running."
     )
+    startup_timeout: str = Field(
+        default=DEFAULT_STARTUP_TIMEOUT,
+        pattern=DURATION_PATTERN,
+        description="How long an attempt's pods may be stuck before starting (a missing "
+        "Secret: CreateContainerConfigError; an image that cannot be pulled: ErrImagePull, "
+        "ImagePullBackOff; no node fits: Unschedulable) before the job ends Failed with "
+        "that reason. A number and a unit: 90s, 10m, 2h.",
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> "FineTuneJobSpec":
@@ -613,6 +632,7 @@ class FineTuneJobSpec(ApiModel):
 MUTABLE_SPEC_FIELDS = ("suspend",)
 IMMUTABLE_MESSAGE = "is immutable; create a new FineTuneJob"
 __all__ = [
+    "DURATION_PATTERN",
     "LORA_TASKS",
     "MUTABLE_SPEC_FIELDS",
     "TASK_METRICS",
@@ -634,4 +654,5 @@ __all__ = [
     "Storage",
     "Task",
     "Toleration",
+    "duration_seconds",
 ]

@@ -33,6 +33,9 @@ class ConditionType(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     SUSPENDED = "Suspended"
+    # True while an attempt's pods are stuck before starting (reason: the pods' waiting
+    # reason, e.g. CreateContainerConfigError, ImagePullBackOff, Unschedulable).
+    PODS_WAITING = "PodsWaiting"
 
 
 class Condition(ApiModel):

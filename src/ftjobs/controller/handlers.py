@@ -4,8 +4,11 @@ kopf does what it is good at (watch streams with reconnects and re-lists, livene
 logging); the level-triggered logic is ours. Watch events of FineTuneJobs and of their
 child Jobs (by the `ftjobs.dev/job` label) only enqueue the owner's key; a worker reads
 the FineTuneJob and its Jobs afresh, computes the pure plan and executes it. The Job's
-status aggregates its pods (active/ready/failed), so Job events cover pod transitions;
-pods are read only to classify a failure. A periodic resync re-enqueues every known key.
+status aggregates its pods (active/ready/failed), so Job events cover pod transitions
+but one: a pod stuck before starting (a missing Secret, an image that cannot be pulled,
+no node that fits) changes nothing in its Job. Pod events of the `ftjobs.dev/job`
+label therefore enqueue the owner when what `observe.pod_waiting` reads changes. A
+periodic resync re-enqueues every known key.
 
 Only `on.event` handlers are used: they keep no state on the object, so kopf writes
 no annotations or finalizers of its own (deleting a FineTuneJob never waits for the
@@ -203,6 +206,23 @@ def job_signature(body: Any) -> tuple[Any, ...]:
     )
 
 
+def pod_signature(body: Any) -> tuple[Any, ...]:
+    """The parts of a trainer pod that `observe.pod_waiting` reads."""
+    meta = body.get("metadata", {})
+    status = body.get("status") or {}
+    containers = [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]
+    waiting = tuple(((c.get("state") or {}).get("waiting") or {}).get("reason") for c in containers)
+    scheduled = tuple(
+        (c.get("status"), c.get("reason"))
+        for c in status.get("conditions") or []
+        if c.get("type") == "PodScheduled"
+    )
+    return (meta.get("uid"), meta.get("deletionTimestamp"), status.get("phase"), waiting, scheduled)
+
+
 def _owner_key(namespace: str | None, labels: Mapping[str, str]) -> Key | None:
     owner = labels.get(LABEL_JOB)
     return (namespace, owner) if namespace and owner else None
@@ -295,5 +315,23 @@ def make_registry() -> kopf.OperatorRegistry:
             memo.queue.add(key)
             return
         memo.enqueue_if_changed(("job", (namespace, name)), job_signature(body), key)
+
+    @kopf.on.event("", "v1", "pods", labels={LABEL_JOB: kopf.PRESENT}, registry=registry)
+    async def _trainer_pod(
+        event: Any,
+        body: Any,
+        namespace: str | None,
+        name: str,
+        labels: Mapping[str, str],
+        memo: Any,
+        **_: Any,
+    ) -> None:
+        key = _owner_key(namespace, labels)
+        if key is None:
+            return
+        if event.get("type") == "DELETED":
+            memo.seen.pop(("pod", (namespace, name)), None)
+            return
+        memo.enqueue_if_changed(("pod", (namespace, name)), pod_signature(body), key)
 
     return registry

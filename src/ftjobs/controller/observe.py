@@ -1,8 +1,9 @@
 """From API objects (dicts) to reconcile's `Observed`: child Jobs and failed pods.
 
 Pure extraction functions plus `observe`, which reads the cluster through the adapter:
-one LIST of the FineTuneJob's Jobs (by label), and a LIST of pods only when the current
-attempt's Job has failed (exit codes and termination messages live on the pods).
+one LIST of the FineTuneJob's Jobs (by label), and a LIST of the current attempt's pods
+only when its Job has failed (exit codes and termination messages live on the pods) or
+has pods that are not ready (a pod stuck before starting says why only on itself).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ftjobs.api.constants import LABEL_ATTEMPT, LABEL_JOB
-from ftjobs.controller.reconcile import Observed, ObservedJob, PodFailure
+from ftjobs.controller.reconcile import Observed, ObservedJob, PodFailure, PodWaiting
 from ftjobs.k8s import Kube
 
 
@@ -77,6 +78,46 @@ def pod_failure(pod: dict[str, Any]) -> PodFailure | None:
     )
 
 
+# Container waiting reasons that do not go away by themselves (ContainerCreating and
+# PodInitializing do): the kubelet retries, but the pod needs someone to act.
+STUCK_REASONS = frozenset(
+    {
+        "CreateContainerConfigError",  # a missing Secret / ConfigMap or key
+        "CreateContainerError",
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "RunContainerError",
+        "CrashLoopBackOff",
+    }
+)
+
+
+def pod_waiting(pod: dict[str, Any]) -> PodWaiting | None:
+    """Why a pod is stuck before starting, or None if it is not."""
+    meta = pod.get("metadata", {})
+    status = pod.get("status") or {}
+    if meta.get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed"):
+        return None
+    name = meta.get("name", "")
+    for cs in [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in STUCK_REASONS:
+            return PodWaiting(name, str(waiting["reason"]), str(waiting.get("message") or ""))
+    for cond in status.get("conditions") or []:
+        if (cond.get("type"), cond.get("status"), cond.get("reason")) == (
+            "PodScheduled",
+            "False",
+            "Unschedulable",
+        ):
+            return PodWaiting(name, "Unschedulable", str(cond.get("message") or ""))
+    return None
+
+
 def observe(kube: Kube, namespace: str, name: str) -> Observed:
     jobs = tuple(
         observe_job(o) for o in kube.list("batch/v1", "Job", namespace, f"{LABEL_JOB}={name}")
@@ -85,9 +126,17 @@ def observe(kube: Kube, namespace: str, name: str) -> Observed:
         return Observed()
     current = max(jobs, key=lambda j: j.attempt)
     failures: tuple[PodFailure, ...] = ()
-    if current.failed_condition or current.failed:
+    waiting: tuple[PodWaiting, ...] = ()
+    failed = current.failed_condition or current.failed
+    starting = not current.complete and current.active > current.ready
+    if failed or starting:
         pods = kube.list(
             "v1", "Pod", namespace, f"{LABEL_JOB}={name},{LABEL_ATTEMPT}={current.attempt}"
         )
-        failures = tuple(f for f in map(pod_failure, pods) if f is not None)
-    return Observed(jobs=jobs, pod_failures=failures)
+        if failed:
+            failures = tuple(f for f in map(pod_failure, pods) if f is not None)
+        else:
+            waiting = tuple(
+                sorted((w for w in map(pod_waiting, pods) if w is not None), key=lambda w: w.pod)
+            )
+    return Observed(jobs=jobs, pod_failures=failures, pod_waiting=waiting)

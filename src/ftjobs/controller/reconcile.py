@@ -40,6 +40,7 @@ from typing import Any
 
 from ftjobs.api.constants import ANNOTATION_CANCEL, EXIT_PERMANENT, EXIT_RETRIABLE, GROUP
 from ftjobs.api.job import FineTuneJob
+from ftjobs.api.spec import duration_seconds
 from ftjobs.api.status import (
     TERMINAL_PHASES,
     Condition,
@@ -125,12 +126,23 @@ class ObservedJob:
 
 
 @dataclass(frozen=True)
+class PodWaiting:
+    """A pod of the current attempt stuck before starting, and why."""
+
+    pod: str
+    reason: str  # CreateContainerConfigError, ErrImagePull, ImagePullBackOff, Unschedulable
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Observed:
     """What exists on the cluster for one FineTuneJob."""
 
     jobs: tuple[ObservedJob, ...] = ()
     # Failed pods of the current attempt (the adapter lists pods only when its Job failed).
     pod_failures: tuple[PodFailure, ...] = ()
+    # Stuck pods of the current attempt (listed only while some of its pods are not ready).
+    pod_waiting: tuple[PodWaiting, ...] = ()
 
 
 # --- what to do ---------------------------------------------------------------------------
@@ -402,7 +414,7 @@ def reconcile(
     elif current.failed_condition:
         _attempt_failed(nxt, current, observed.pod_failures)
     else:
-        _active(nxt, current)
+        _active(nxt, current, observed.pod_waiting)
     if current is not None and status.attempt < attempt:
         # The controller stopped between creating attempt N's Job and recording it.
         status.attempt = attempt
@@ -477,7 +489,7 @@ def _restart_when_due(nxt: _JobNext, attempt: int, settings: RenderSettings | No
     _start_attempt(nxt, attempt + 1, resume=True, settings=settings)
 
 
-def _active(nxt: _JobNext, current: ObservedJob) -> None:
+def _active(nxt: _JobNext, current: ObservedJob, waiting: tuple[PodWaiting, ...] = ()) -> None:
     spec = nxt.job.spec
     if spec.suspend and not current.suspended:
         # The Job controller deletes the pods: SIGTERM, the trainer checkpoints and exits.
@@ -505,10 +517,54 @@ def _active(nxt: _JobNext, current: ObservedJob) -> None:
         if nxt.status.start_time is None:
             nxt.status.start_time = current.start_time or nxt.stamp
         msg = f"Attempt {current.attempt}: all {nodes} pods running"
+        nxt.condition(ConditionType.PODS_WAITING, False, "PodsReady", msg)
         nxt.condition(ConditionType.RUNNING, True, "PodsReady", msg)
         nxt.phase(Phase.RUNNING, msg, Event("Normal", "Running", msg))
     elif nxt.status.phase != Phase.RUNNING.value:
+        if waiting:
+            _stuck(nxt, current, waiting)
+            return
+        nxt.condition(ConditionType.PODS_WAITING, False, "PodsStarting", "no pod is stuck")
         nxt.phase(Phase.PENDING, f"Attempt {current.attempt}: waiting for pods")
+
+
+def _stuck(nxt: _JobNext, current: ObservedJob, waiting: tuple[PodWaiting, ...]) -> None:
+    """Pods stuck before starting: say why; after spec.startupTimeout, fail with that reason.
+
+    The clock starts when the PodsWaiting condition turned True (its lastTransitionTime),
+    so it survives controller restarts and ignores the time pods spent pulling normally.
+    """
+    timeout = nxt.job.spec.startup_timeout
+    reason = waiting[0].reason
+    detail = "; ".join(
+        f"pod {w.pod}: {w.reason}" + (f": {w.message.strip()}" if w.message.strip() else "")
+        for w in waiting[:3]
+    ) + (f" (and {len(waiting) - 3} more)" if len(waiting) > 3 else "")
+    before = next(
+        (c for c in nxt.status.conditions if c.type == ConditionType.PODS_WAITING.value), None
+    )
+    nxt.condition(ConditionType.PODS_WAITING, True, reason, detail)
+    cond = next(c for c in nxt.status.conditions if c.type == ConditionType.PODS_WAITING.value)
+    since = parse_time(cond.last_transition_time or nxt.stamp)
+    due = since + timedelta(seconds=duration_seconds(timeout))
+    if nxt.now >= due:
+        nxt.delete.append(ObjectRef("batch/v1", "Job", current.name))
+        _fail(
+            nxt,
+            reason,
+            f"Attempt {current.attempt}: pods did not start within spec.startupTimeout "
+            f"{timeout}: {detail}",
+        )
+        return
+    msg = (
+        f"Attempt {current.attempt}: waiting for pods: {detail} (the job fails at "
+        f"{format_time(due)}, spec.startupTimeout {timeout})"
+    )
+    if before is None or (before.status, before.reason) != ("True", reason):
+        nxt.events.append(Event("Warning", reason, msg[:1024]))
+    nxt.status.phase = Phase.PENDING
+    nxt.status.message = msg[:32768]
+    nxt.requeue_in((due - nxt.now).total_seconds())
 
 
 def _queued(nxt: _JobNext) -> None:

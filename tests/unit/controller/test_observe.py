@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from ftjobs.controller.observe import observe_job, pod_failure
-from ftjobs.controller.reconcile import PodFailure, classify
+from typing import Any
+
+from ftjobs.controller.observe import observe_job, pod_failure, pod_waiting
+from ftjobs.controller.reconcile import PodFailure, PodWaiting, classify
 
 
 def test_failed_indexed_job() -> None:
@@ -101,3 +103,45 @@ def test_evicted_pod_and_disruption_condition() -> None:
 
 def test_running_pod_is_not_a_failure() -> None:
     assert pod_failure({"metadata": {"name": "p"}, "status": {"phase": "Running"}}) is None
+
+
+def _pod(status: dict[str, Any], **meta: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "demo-1-0-x", **meta}, "status": status}
+
+
+def test_pod_waiting_reads_stuck_containers_and_unschedulable_pods() -> None:
+    secret = {
+        "waiting": {"reason": "CreateContainerConfigError", "message": 'secret "s3" not found'}
+    }
+    pod = _pod({"phase": "Pending", "containerStatuses": [{"name": "trainer", "state": secret}]})
+    assert pod_waiting(pod) == PodWaiting(
+        "demo-1-0-x", "CreateContainerConfigError", 'secret "s3" not found'
+    )
+    pull = {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}
+    init = _pod({"phase": "Pending", "initContainerStatuses": [{"state": pull}]})
+    assert pod_waiting(init) == PodWaiting(
+        "demo-1-0-x", "ImagePullBackOff", "Back-off pulling image"
+    )
+    unschedulable = _pod(
+        {
+            "phase": "Pending",
+            "conditions": [
+                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                 "message": "0/2 nodes are available: 2 Insufficient nvidia.com/gpu."}
+            ],
+        }
+    )  # fmt: skip
+    waiting = pod_waiting(unschedulable)
+    assert waiting is not None and waiting.reason == "Unschedulable"
+    assert "Insufficient nvidia.com/gpu" in waiting.message
+    # Negative controls: normal start-up, a running pod, a pod being deleted.
+    creating = {"waiting": {"reason": "ContainerCreating"}}
+    assert (
+        pod_waiting(_pod({"phase": "Pending", "containerStatuses": [{"state": creating}]})) is None
+    )
+    assert (
+        pod_waiting(_pod({"phase": "Running", "containerStatuses": [{"state": {"running": {}}}]}))
+        is None
+    )
+    assert pod_waiting(_pod({"phase": "Pending", "containerStatuses": [{"state": secret}]},
+                            deletionTimestamp="2026-01-01T00:00:00Z")) is None  # fmt: skip

@@ -31,6 +31,7 @@ from ftjobs.controller.reconcile import (
     ObservedJob,
     Plan,
     PodFailure,
+    PodWaiting,
     backoff_delay,
     classify,
     reconcile,
@@ -102,7 +103,7 @@ def step(job: FineTuneJob, observed: Observed, now: datetime) -> tuple[FineTuneJ
         for o in plan.create
         if o["kind"] == "Job"
     ]
-    observed = Observed(tuple(jobs), observed.pod_failures)
+    observed = Observed(tuple(jobs), observed.pod_failures, observed.pod_waiting)
     again = reconcile(after, observed, now)
     assert again.empty, f"not idempotent: {again}"
     return after, plan
@@ -546,3 +547,51 @@ def test_signature_ignores_pod_names_and_order() -> None:
         == classify(job, b).signature
         == "exit 75: boom # | exit 75: peer"
     )
+
+
+# --- pods stuck before starting -----------------------------------------------------------
+
+
+def stuck(*waiting: PodWaiting, ready: int = 0) -> Observed:
+    return Observed((jobobj(active=1, ready=ready),), pod_waiting=waiting)
+
+
+def test_a_stuck_pod_shows_its_reason_then_fails_after_the_startup_timeout() -> None:
+    job = started(startupTimeout="2m")
+    why = PodWaiting("demo-1-0-abc", "CreateContainerConfigError", 'secret "s3" not found')
+    job, plan = step(job, stuck(why), T0)
+    assert job.status and job.status.phase == "Pending"
+    assert cond(job, "PodsWaiting") == ("True", "CreateContainerConfigError")
+    assert 'secret "s3" not found' in (job.status.message or "")
+    assert "2026-11-29T04:02:00Z" in (job.status.message or "")  # when it will fail
+    assert [e.reason for e in plan.events] == ["CreateContainerConfigError"]
+    assert plan.requeue_after == 120
+    # The kubelet's reason changes, the clock does not restart.
+    pulled = PodWaiting("demo-1-0-abc", "ImagePullBackOff", "Back-off pulling image")
+    job, plan = step(job, stuck(pulled), T0 + timedelta(seconds=60))
+    assert cond(job, "PodsWaiting") == ("True", "ImagePullBackOff")
+    assert plan.requeue_after == 60
+    job, plan = step(job, stuck(pulled), T0 + timedelta(seconds=120))
+    assert job.status and job.status.phase == "Failed"
+    assert cond(job, "Failed") == ("True", "ImagePullBackOff")
+    assert "did not start within spec.startupTimeout 2m" in (job.status.message or "")
+    assert [r.name for r in plan.delete] == [child_names(NAME, 1).job]
+
+
+def test_negative_control_pods_that_start_in_time_clear_the_condition() -> None:
+    job = started(startupTimeout="2m")
+    job, _ = step(job, stuck(PodWaiting("p", "Unschedulable", "0/3 nodes are available")), T0)
+    assert cond(job, "PodsWaiting") == ("True", "Unschedulable")
+    later = T0 + timedelta(seconds=90)
+    job, _ = step(job, Observed((jobobj(active=1, ready=0),)), later)  # scheduled, creating
+    assert cond(job, "PodsWaiting") == ("False", "PodsStarting")
+    job, _ = step(job, Observed((jobobj(active=1, ready=1),)), T0 + timedelta(minutes=10))
+    assert job.status and job.status.phase == "Running"
+    assert cond(job, "PodsWaiting") == ("False", "PodsReady")
+
+
+def test_startup_timeout_default_and_validation() -> None:
+    assert make().spec.startup_timeout == "10m"
+    for bad in ("0s", "10", "1d", "-5m", "10 m"):
+        with pytest.raises(ValueError, match="startupTimeout"):
+            make(startupTimeout=bad)
