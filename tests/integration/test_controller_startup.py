@@ -17,39 +17,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.e2e.harness import Api, ControllerProcess, ftj_manifest, install_crd, wait_for
 from tests.fixtures.controlplane import HOLD_IMAGE
 
 FTJOBS = str(Path(sys.executable).parent / "ftjobs")
 TIMEOUT_S = 20
-
-
-@pytest.fixture(scope="module")
-def api(cluster: Any) -> Api:
-    install_crd(cluster)
-    return Api(cluster.kubeconfig)
-
-
-@pytest.fixture(scope="module")
-def controller(cluster: Any, api: Api) -> Iterator[ControllerProcess]:
-    proc = ControllerProcess(
-        cluster.kubeconfig,
-        "--all-namespaces",
-        "--lease-namespace",
-        "default",
-        "--lease-name",
-        f"ftjobs-startup-{uuid.uuid4().hex[:6]}",
-        "--resync-seconds",
-        "300",  # far beyond the test: only the pod watch can bring the news in time
-    ).start()
-    yield proc
-    proc.stop()
 
 
 def _waiting_condition(api: Api, ns: str, name: str) -> dict[str, Any] | None:
@@ -91,8 +66,21 @@ def _patch_waiting(cluster: Any, pod: dict[str, Any], reason: str, message: str)
 
 
 def test_stuck_pods_show_their_reason_and_fail_after_the_startup_timeout(
-    cluster: Any, api: Api, controller: ControllerProcess, namespace: str
+    cluster: Any, namespace: str
 ) -> None:
+    install_crd(cluster)
+    api = Api(cluster.kubeconfig)
+    # A resync far beyond the test: only the pod watch can bring the news in time.
+    lease = f"ftjobs-startup-{uuid.uuid4().hex[:6]}"
+    args = ("--namespace", namespace, "--lease-name", lease, "--resync-seconds", "300")
+    controller = ControllerProcess(cluster.kubeconfig, *args).start()
+    try:
+        _stuck_pods(cluster, api, namespace)
+    finally:
+        controller.stop()
+
+
+def _stuck_pods(cluster: Any, api: Api, namespace: str) -> None:
     held = {"image": HOLD_IMAGE}
     cases = {
         "no-secret": (

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -223,6 +223,28 @@ def pod_signature(body: Any) -> tuple[Any, ...]:
     return (meta.get("uid"), meta.get("deletionTimestamp"), status.get("phase"), waiting, scheduled)
 
 
+def _child_event(
+    memo: Controller,
+    kind: str,
+    event: Any,
+    body: Any,
+    namespace: str | None,
+    name: str,
+    labels: Mapping[str, str],
+    signature: Callable[[Any], tuple[Any, ...]],
+) -> None:
+    """Enqueue the owning FineTuneJob of a child Job or pod when what it reads changed."""
+    key = _owner_key(namespace, labels)
+    if key is None:
+        return
+    if event.get("type") == "DELETED":
+        memo.seen.pop((kind, (namespace or "", name)), None)
+        if kind == "job":
+            memo.queue.add(key)
+        return
+    memo.enqueue_if_changed((kind, (namespace or "", name)), signature(body), key)
+
+
 def _owner_key(namespace: str | None, labels: Mapping[str, str]) -> Key | None:
     owner = labels.get(LABEL_JOB)
     return (namespace, owner) if namespace and owner else None
@@ -298,40 +320,14 @@ def make_registry() -> kopf.OperatorRegistry:
         memo.enqueue_if_changed(("ftj", key), ftj_signature(body), key)
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_JOB: kopf.PRESENT}, registry=registry)
-    async def _child_job(
-        event: Any,
-        body: Any,
-        namespace: str | None,
-        name: str,
-        labels: Mapping[str, str],
-        memo: Any,
-        **_: Any,
-    ) -> None:
-        key = _owner_key(namespace, labels)
-        if key is None:
-            return
-        if event.get("type") == "DELETED":
-            memo.seen.pop(("job", (namespace, name)), None)
-            memo.queue.add(key)
-            return
-        memo.enqueue_if_changed(("job", (namespace, name)), job_signature(body), key)
+    async def _child_job(event: Any, body: Any, namespace: str | None, name: str,
+                         labels: Mapping[str, str], memo: Any, **_: Any) -> None:  # fmt: skip
+        # A deleted Job is news (the attempt is gone); a deleted pod is not (its Job says).
+        _child_event(memo, "job", event, body, namespace, name, labels, job_signature)
 
     @kopf.on.event("", "v1", "pods", labels={LABEL_JOB: kopf.PRESENT}, registry=registry)
-    async def _trainer_pod(
-        event: Any,
-        body: Any,
-        namespace: str | None,
-        name: str,
-        labels: Mapping[str, str],
-        memo: Any,
-        **_: Any,
-    ) -> None:
-        key = _owner_key(namespace, labels)
-        if key is None:
-            return
-        if event.get("type") == "DELETED":
-            memo.seen.pop(("pod", (namespace, name)), None)
-            return
-        memo.enqueue_if_changed(("pod", (namespace, name)), pod_signature(body), key)
+    async def _trainer_pod(event: Any, body: Any, namespace: str | None, name: str,
+                           labels: Mapping[str, str], memo: Any, **_: Any) -> None:  # fmt: skip
+        _child_event(memo, "pod", event, body, namespace, name, labels, pod_signature)
 
     return registry
