@@ -1,5 +1,9 @@
 """`ftjobs run FILE`: fine-tune locally with the same trainer a cluster pod runs.
 
+On a machine with NVIDIA GPUs it uses every visible one (`--gpus N` picks fewer, `--gpus
+0` the CPU): one process per GPU, NCCL, bf16 where the GPUs support it and the spec does
+not set deepspeed.precision (ftjobs.sdk.local_gpus). Without a GPU: CPU processes, gloo.
+
 A rich progress bar follows the job's progress.jsonl (step/total, loss, ETA); at the end a
 table compares the base model with the fine-tuned one on the test split. The exit code
 is the trainer's: 0, 75 (retriable: interrupted) or 78 (permanent: bad spec/data/model).
@@ -16,12 +20,23 @@ from rich.table import Table
 from ftjobs.api.validation import SpecError
 from ftjobs.cli.output import err, out, print_spec_error
 from ftjobs.sdk.local import LocalResult, local_config, run_local
+from ftjobs.sdk.local_gpus import choose_gpus, local_precision, visible_gpus
 from ftjobs.sdk.spec import load_job
 
 
 def run(
     file: Annotated[str, typer.Argument(help="FineTuneJob YAML file.")],
-    nproc: Annotated[int, typer.Option("--nproc", min=1, help="Processes per node.")] = 1,
+    nproc: Annotated[
+        int, typer.Option("--nproc", min=1, help="CPU processes per node (without GPUs).")
+    ] = 1,
+    gpus: Annotated[
+        int | None,
+        typer.Option(
+            "--gpus",
+            min=0,
+            help="GPUs to train on, one process each (default: every visible GPU; 0: CPU).",
+        ),
+    ] = None,
     nnodes_sim: Annotated[
         int, typer.Option("--nnodes-sim", min=1, help="Nodes to simulate on 127.0.0.1.")
     ] = 1,
@@ -38,16 +53,37 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Fine-tune on this machine (CPU, DeepSpeed, torchrun-style processes); no cluster."""
+    """Fine-tune on this machine (GPUs or CPU, DeepSpeed, torchrun-style processes)."""
+    capabilities = visible_gpus()
+    try:
+        used = choose_gpus(gpus, len(capabilities))
+    except ValueError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    if used and nnodes_sim > 1:
+        err.print("error: --nnodes-sim simulates nodes on the CPU; use --gpus 0", markup=False)
+        raise typer.Exit(2)
     try:
         job = load_job(file, set_ or ())
-        config = local_config(job, nproc=nproc, nnodes=nnodes_sim, output=output)
+        chosen = (
+            job.spec.deepspeed.precision
+            if "precision" in job.spec.deepspeed.model_fields_set
+            else None
+        )
+        precision = local_precision(chosen, used, capabilities)
+        config = local_config(
+            job, nproc=nproc, nnodes=nnodes_sim, output=output, gpus=used, precision=precision
+        )
     except SpecError as exc:
         print_spec_error(exc, file)
         raise typer.Exit(1) from None
+    layout = (
+        f"{used} GPU(s), {config.spec.deepspeed.precision}"
+        if used
+        else f"{nnodes_sim} node(s) x {nproc} CPU process(es)"
+    )
     out.print(
-        f"[bold]{config.name}[/]: {config.spec.task} on {nnodes_sim} node(s) x {nproc} "
-        f"process(es), output {config.output_uri}",
+        f"[bold]{config.name}[/]: {config.spec.task} on {layout}, output {config.output_uri}",
         markup=True,
     )
     with Progress(
@@ -77,7 +113,9 @@ def run(
             elif record.get("event") == "checkpoint":
                 bar.console.print(f"checkpoint step {record.get('step')}: {record.get('uri')}")
 
-        result = run_local(config, nproc=nproc, nnodes=nnodes_sim, on_progress=on_progress)
+        result = run_local(
+            config, nproc=nproc, nnodes=nnodes_sim, gpus=used, on_progress=on_progress
+        )
     _report(result)
     raise typer.Exit(result.exit_code)
 

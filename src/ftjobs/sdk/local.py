@@ -65,26 +65,38 @@ def output_root(job: FineTuneJob, output: str | None) -> str:
 
 
 def local_config(
-    job: FineTuneJob, *, nproc: int, nnodes: int, output: str | None = None
+    job: FineTuneJob,
+    *,
+    nproc: int,
+    nnodes: int,
+    output: str | None = None,
+    gpus: int = 0,
+    precision: str | None = None,
 ) -> TrainerConfig:
-    """The trainer's input for a local run of `nnodes` x `nproc` CPU processes.
+    """The trainer's input for a local run of `nnodes` x `nproc` CPU processes, or of
+    `nnodes` x `gpus` GPU processes (one per GPU, as in a pod) when `gpus` > 0.
 
     The spec's resources are replaced by the local layout and the spec is validated
     again, so a global batch that does not divide over the local processes is reported
-    with the same message as in a cluster.
+    with the same message as in a cluster. `precision` overrides deepspeed.precision.
     """
     doc = job.spec.model_dump(by_alias=True, exclude_none=True, mode="json")
-    doc["resources"] = {
-        **doc.get("resources", {}),
-        "nodes": nnodes,
-        "gpusPerNode": 0,
-        "processesPerNode": nproc,
-    }
+    resources = {**doc.get("resources", {}), "nodes": nnodes, "gpusPerNode": gpus}
+    resources.pop("processesPerNode", None)
+    if gpus == 0:
+        resources["processesPerNode"] = nproc
+    doc["resources"] = resources
+    if precision is not None:
+        doc.setdefault("deepspeed", {})["precision"] = precision
     doc["storage"]["output"] = output_root(job, output)
     try:
         spec = FineTuneJobSpec.model_validate(doc)
     except ValidationError as exc:
-        layout = f"local run: {nnodes} node(s) x {nproc} process(es) (--nnodes-sim, --nproc)"
+        layout = (
+            f"local run: {gpus} GPU process(es) (--gpus)"
+            if gpus
+            else f"local run: {nnodes} node(s) x {nproc} process(es) (--nnodes-sim, --nproc)"
+        )
         errors = [
             FieldError(f"spec.{e.path}", f"{e.message} [{layout}]") for e in field_errors(exc)
         ]
@@ -129,13 +141,18 @@ def launcher_argv(
 
 
 def trainer_env(
-    node_dir: Path, threads: int, *, hub: bool = False, hub_endpoint: str | None = None
+    node_dir: Path,
+    threads: int,
+    *,
+    hub: bool = False,
+    hub_endpoint: str | None = None,
+    gpus: int = 0,
 ) -> dict[str, str]:
     """The environment of one simulated node; the Hub is reachable only if the job uses it.
 
     With `hub`, offline switches set in this shell are dropped; HF_TOKEN (or a
     `hf auth login` token) comes from this shell, HF_ENDPOINT from spec.hub.endpoint
-    or else this shell.
+    or else this shell. DeepSpeed's accelerator is cuda (NCCL) with `gpus`, else cpu (gloo).
     """
     env = dict(os.environ)
     offline = {"HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"}
@@ -147,7 +164,7 @@ def trainer_env(
     else:
         env.update(dict.fromkeys(offline, "1"))
     env.update(
-        DS_ACCELERATOR="cpu",
+        DS_ACCELERATOR="cuda" if gpus else "cpu",
         TOKENIZERS_PARALLELISM="false",
         OMP_NUM_THREADS=str(threads),
         FTJOBS_SCRATCH=str(node_dir / "scratch"),
@@ -162,16 +179,20 @@ def run_local(
     *,
     nproc: int = 1,
     nnodes: int = 1,
+    gpus: int = 0,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     poll_s: float = 0.5,
     keep_workdir: bool = False,
 ) -> LocalResult:
-    """Run `config` on `nnodes` simulated nodes of `nproc` processes; wait for the end.
+    """Run `config` on `nnodes` simulated nodes of `nproc` processes (with `gpus` > 0: one
+    node, one process per GPU); wait for the end.
 
     `on_progress` gets each new progress.jsonl record (dicts, camelCase) as it appears.
     Logs and the termination message stay in a temporary directory when the run fails.
     """
     started = time.monotonic()
+    if gpus:
+        nproc = gpus
     workdir = Path(tempfile.mkdtemp(prefix="ftjobs-run-"))
     config_path = workdir / "job.json"
     config_path.write_text(config.model_dump_json(by_alias=True))
@@ -202,6 +223,7 @@ def run_local(
                             threads,
                             hub=uses_hub(config.spec),
                             hub_endpoint=config.spec.hub.endpoint,
+                            gpus=gpus,
                         ),
                         stdout=log_file,
                         stderr=subprocess.STDOUT,
