@@ -591,6 +591,7 @@ class FineTuneJobSpec(ApiModel):
     startup_timeout: str = Field(
         default=DEFAULT_STARTUP_TIMEOUT,
         pattern=DURATION_PATTERN,
+        max_length=7,
         description="How long an attempt's pods may be stuck before starting (a missing "
         "Secret: CreateContainerConfigError; an image that cannot be pulled: ErrImagePull, "
         "ImagePullBackOff; no node fits: Unschedulable) before the job ends Failed with "
