@@ -9,7 +9,8 @@ renames it), which is what makes "MANIFEST.json last" a commit.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -19,12 +20,18 @@ CHUNK = 8 * 1024 * 1024
 MiB = 1024 * 1024
 
 
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
 @dataclass(frozen=True)
 class TransferSettings:
     """How big objects move to and from S3. Files from `multipart_threshold` bytes up go
     in parts of `chunk_size` (grown automatically past 9,000 parts), `max_concurrency`
     at a time; botocore makes up to `max_attempts` attempts per request (the first one
-    included), with exponential backoff and jitter between them."""
+    included), with exponential backoff and jitter between them (FTJOBS_S3_MAX_ATTEMPTS
+    in the environment changes the default)."""
 
     multipart_threshold: int = 16 * MiB
     chunk_size: int = 16 * MiB
@@ -32,7 +39,7 @@ class TransferSettings:
     # Big files uploaded/downloaded at once by upload_dir/download_dir; each buffers up
     # to max_concurrency parts, so uploads hold at most 2 * 10 * 16 MiB = 320 MiB.
     max_multipart_files: int = 2
-    max_attempts: int = 10
+    max_attempts: int = field(default_factory=lambda: _env_int("FTJOBS_S3_MAX_ATTEMPTS", 10))
     retry_mode: str = "standard"  # or "adaptive" (client-side rate limiting as well)
     # Per request: a server that accepts no connection / sends nothing for this long is
     # treated as a network failure (retried, then retriable).
