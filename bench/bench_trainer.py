@@ -6,8 +6,8 @@
     python bench/bench_trainer.py checkpoint [--rounds 2 --steps 30 --every 5]
         trainer step time with background checkpoint uploads every k steps vs none.
         Goal: slowdown <= 5 %.
-    python bench/bench_trainer.py gpu --gpus N   (bench/gpu.sh)
-        ~1B causal LM from config, ZeRO-2 bf16: tokens/s and MFU, trainer vs plain DeepSpeed.
+    The GPU benchmark (trainer vs plain DeepSpeed vs transformers.Trainer, feature rows)
+    is bench/bench_gpu.py, started by bench/gpu.sh; it reuses `launch` and `plain` here.
     python bench/bench_trainer.py streaming  [--rows 20000]
         samples/s of the data pipeline (prepare_data streaming + tokenize) from the S3
         server (versitygw, tests/fixtures/s3.py) vs the same file on local disk. Goal >= 0.9.
@@ -17,7 +17,9 @@ sentiment` (FTJOBS_DEMO_DIR), i.e. the quickstart's real model. Rounds alternate
 drift of a shared machine's load hits both sides alike; the median of each is reported.
 Prints one JSON line per measurement and a summary line per benchmark.
 
-`plain` is an internal mode: the plain-DeepSpeed loop, started by the launcher.
+`plain` is an internal mode: the plain-DeepSpeed loop, started by the launcher. It times
+the optimizer steps after the first (cuBLAS/allocator warm-up), like the trainer's
+`timings.first_step_s` lets the benchmarks do for the trainer.
 """
 
 from __future__ import annotations
@@ -64,13 +66,14 @@ def _spec(output: Path, steps: int, every: int | None, data: Path = TRAIN) -> di
     }
 
 
-def _launch(command: list[str], workdir: Path, *, nnodes: int = 2, nproc: int = 1) -> None:
+def launch(command: list[str], workdir: Path, *, nnodes: int = 2, nproc: int = 1) -> None:
     """`nnodes` launcher processes of `nproc` workers running `command`; raise on failure.
 
-    CPU (gloo) unless BENCH_ACCELERATOR=cuda.
+    CPU (gloo) unless BENCH_ACCELERATOR=cuda. Logs: `workdir`/node-<i>.log.
     """
     from ftjobs.sdk.local import free_port, launcher_argv
 
+    workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     procs = []
     accelerator = os.environ.get("BENCH_ACCELERATOR", "cpu")
@@ -107,15 +110,21 @@ def trainer_step_s(workdir: Path, steps: int, every: int | None = None) -> tuple
 
     out = workdir / "out"
     write_config(workdir / "job.json", _spec(out, steps, every), name="bench")
-    _launch(trainer_args(workdir / "job.json"), workdir)
+    launch(trainer_args(workdir / "job.json"), workdir)
     job = out / "t" / "bench"
-    summary = json.loads((job / "summary.json").read_text())
-    return summary["timings"]["train_s"] / summary["steps"], job / "ds_config.json"
+    return step_seconds(json.loads((job / "summary.json").read_text())), job / "ds_config.json"
+
+
+def step_seconds(summary: dict[str, Any]) -> float:
+    """Seconds per optimizer step of a trainer run after its first (warm-up) step."""
+    timings = summary["timings"]
+    steps = max(summary["steps"] - 1, 1)
+    return float(timings["train_s"] - timings.get("first_step_s", 0.0)) / steps
 
 
 def plain_step_s(workdir: Path, steps: int, ds_config: Path, config: Path) -> float:
     result = workdir / "plain.json"
-    _launch(
+    launch(
         [
             str(Path(__file__).resolve()),
             "plain",
@@ -146,6 +155,7 @@ def plain(args: argparse.Namespace) -> None:
     from ftjobs.trainer.data import prepare_data
     from ftjobs.trainer.runtime import _without_shm_comm
     from ftjobs.trainer.tasks import get_task
+    from ftjobs.trainer.tasks.common import to_device
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     _without_shm_comm()  # the same native op build the trainer avoids
@@ -174,18 +184,24 @@ def plain(args: argparse.Namespace) -> None:
     engine.train()
     started = time.monotonic()
     micro = 0
-    for _ in range(args.steps):
+    for step in range(args.steps + 1):  # step 0 warms up, untimed
+        if step == 1:
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            started = time.monotonic()
         for _ in range(gas):
             start = (micro * mbs) % max(len(mine) - mbs, 1)
-            loss = engine(**collate(mine[start : start + mbs])).loss
+            batch = to_device(collate(mine[start : start + mbs]), engine.device)
+            loss = engine(**batch).loss
             engine.backward(loss)
             engine.step()
             micro += 1
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    step_s = (time.monotonic() - started) / args.steps
+    step_s = (time.monotonic() - started) / max(args.steps, 1)
     if rank == 0:
-        Path(args.result).write_text(json.dumps({"step_s": step_s}))
+        peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+        Path(args.result).write_text(json.dumps({"step_s": step_s, "peak_memory_bytes": peak}))
     import torch.distributed as dist
 
     dist.barrier()
@@ -298,125 +314,6 @@ def streaming(args: argparse.Namespace) -> None:
         server.stop(clean=True)
 
 
-def _gpu_model(work: Path, layers: int) -> tuple[Path, int, int, int]:
-    """A ~1B Llama (TinyLlama-1.1B's shape) from config, random bf16 weights, BPE tokenizer.
-
-    Returns (dir, parameters, layers, hidden size).
-    """
-    import torch
-    from tests.training.tiny import _bpe_tokenizer
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    out = work / "model-1b"
-    config = LlamaConfig(
-        vocab_size=32000,
-        hidden_size=2048,
-        intermediate_size=5632,
-        num_hidden_layers=layers,
-        num_attention_heads=32,
-        num_key_value_heads=4,
-        max_position_embeddings=4096,
-    )
-    torch.manual_seed(0)
-    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
-        model = LlamaForCausalLM(config).to(torch.bfloat16)
-    params = sum(p.numel() for p in model.parameters())
-    model.save_pretrained(out)
-    _bpe_tokenizer(seq2seq=False, chat=False).save_pretrained(out)
-    return out, params, layers, config.hidden_size
-
-
-def gpu(args: argparse.Namespace) -> None:
-    """tokens/s and MFU of the trainer vs plain DeepSpeed: ~1B causal LM, ZeRO-2 bf16."""
-    import random
-
-    from tests.training.tiny import COLORS, FILLER, NEGATIVE, POSITIVE, THINGS
-    from tests.training.trainer_run import write_config
-
-    from ftjobs.sdk.local import trainer_args
-
-    os.environ["BENCH_ACCELERATOR"] = "cuda"
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-gpu-"))
-    work.mkdir(parents=True, exist_ok=True)
-    model_dir, params, layers, hidden = _gpu_model(work, args.layers)
-    words = POSITIVE + NEGATIVE + FILLER + COLORS + THINGS
-    rng = random.Random(0)
-    rows = args.global_batch * (args.steps + 5)
-    # Lines far longer than the sequence length: every sample is exactly seq_len tokens.
-    (work / "train.jsonl").write_text(
-        "".join(
-            json.dumps({"text": " ".join(rng.choice(words) for _ in range(args.seq_len))}) + "\n"
-            for _ in range(rows)
-        )
-    )
-    spec = {
-        "task": "causal-lm",
-        "model": {"uri": f"file://{model_dir}", "dtype": "bfloat16"},
-        "dataset": {
-            "train": f"file://{work / 'train.jsonl'}",
-            "split": {"validationRatio": 0.0, "testRatio": 0.01},
-        },
-        "hyperparameters": {
-            "learningRate": 1e-4,
-            "maxSteps": args.steps,
-            "globalBatchSize": args.global_batch,
-            "microBatchSize": args.micro_batch,
-            "maxSeqLength": args.seq_len,
-        },
-        "deepspeed": {"zeroStage": 2, "precision": "bf16"},
-        "resources": {"nodes": 1, "gpusPerNode": args.gpus},
-        "storage": {"output": f"file://{work / 'out'}"},
-        "evaluation": {"compareBaseModel": False, "maxSamples": 8, "maxNewTokens": 1},
-    }
-    write_config(work / "job.json", spec, name="gpu")
-    _launch(
-        trainer_args(work / "job.json"),
-        work / "trainer",
-        nnodes=1,
-        nproc=args.gpus,
-    )
-    job = work / "out" / "t" / "gpu"
-    summary = json.loads((job / "summary.json").read_text())
-    trainer_s = summary["timings"]["train_s"] / summary["steps"]
-    (work / "plain").mkdir(exist_ok=True)
-    result = work / "plain" / "result.json"
-    _launch(
-        [
-            str(Path(__file__).resolve()),
-            "plain",
-            "--config",
-            str(work / "job.json"),
-            "--ds-config",
-            str(job / "ds_config.json"),
-            "--steps",
-            str(args.steps),
-            "--result",
-            str(result),
-        ],
-        work / "plain",
-        nnodes=1,
-        nproc=args.gpus,
-    )
-    plain_s = float(json.loads(result.read_text())["step_s"])
-    tokens = args.global_batch * args.seq_len
-    # Training FLOPs per token: 6N for the weights plus attention scores (12 * L * d * S).
-    flops_per_token = 6 * params + 12 * layers * hidden * args.seq_len
-    peak = args.peak_tflops * 1e12 * args.gpus
-    for name, step_s in (("trainer", trainer_s), ("plain", plain_s)):
-        tps = tokens / step_s
-        _emit(
-            {
-                "bench": "gpu",
-                "loop": name,
-                "params": params,
-                "step_s": round(step_s, 4),
-                "tokens_per_s": round(tps, 1),
-                "mfu": round(tps * flops_per_token / peak, 4),
-            }
-        )
-    _emit({"bench": "gpu", "ratio_trainer_over_plain": round(trainer_s / plain_s, 3)})
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -428,15 +325,6 @@ def main() -> None:
     p = sub.add_parser("streaming")
     p.add_argument("--rows", type=int, default=20000)
     p.add_argument("--rounds", type=int, default=2)
-    p = sub.add_parser("gpu")
-    p.add_argument("--gpus", type=int, default=1)
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--layers", type=int, default=22)
-    p.add_argument("--seq-len", type=int, default=2048)
-    p.add_argument("--micro-batch", type=int, default=4)
-    p.add_argument("--global-batch", type=int, default=16)
-    p.add_argument("--peak-tflops", type=float, default=989.0)
-    p.add_argument("--workdir", default=None)
     p = sub.add_parser("plain")
     p.add_argument("--config", required=True)
     p.add_argument("--ds-config", required=True)
@@ -447,7 +335,6 @@ def main() -> None:
         "step-time": step_time,
         "checkpoint": checkpoint,
         "streaming": streaming,
-        "gpu": gpu,
         "plain": plain,
     }
     modes[args.mode](args)

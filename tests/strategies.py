@@ -173,12 +173,34 @@ def dataset(draw: Draw, task: str) -> dict[str, Any]:
 
 
 @st.composite
+def performance(draw: Draw, spec: dict[str, Any]) -> dict[str, Any]:
+    """A valid `spec.performance` for the rest of `spec` (task, lora, GPUs, ZeRO, streaming)."""
+    gpus = spec.get("resources", {}).get("gpusPerNode", 0)
+    streamed_epochs = spec["dataset"].get("streaming") and "maxSteps" not in spec["hyperparameters"]
+    can_pack = spec["task"] == Task.CAUSAL_LM.value and not streamed_epochs
+    zero = spec.get("deepspeed", {}).get("zeroStage", 2)
+    can_quantize = bool(gpus) and "lora" in spec and zero < 3
+    return put(
+        {},
+        attention=draw(
+            maybe(st.sampled_from(["sdpa", "eager"] + (["flash_attention_2"] if gpus else [])))
+        ),
+        gradientCheckpointing=draw(maybe(st.booleans())),
+        packing=draw(maybe(st.booleans())) if can_pack else None,
+        fusedOptimizer=draw(maybe(st.booleans())),
+        prefetch=draw(maybe(st.booleans())),
+        compile=draw(maybe(st.booleans())),
+        quantization=draw(maybe(st.sampled_from(["none", "nf4"]))) if can_quantize else None,
+    )
+
+
+@st.composite
 def specs(draw: Draw) -> dict[str, Any]:
     """The `spec` of a valid FineTuneJob."""
     task = draw(st.sampled_from([t.value for t in Task]))
     res = draw(resources())
     metrics = TASK_METRICS[task]
-    return put(
+    spec = put(
         {
             "task": task,
             "model": put(
@@ -217,6 +239,7 @@ def specs(draw: Draw) -> dict[str, Any]:
         ttlSecondsAfterFinished=draw(maybe(st.integers(0, 86_400))),
         activeDeadlineSeconds=draw(maybe(st.integers(1, 86_400))),
     )
+    return put(spec, performance=draw(maybe(performance(spec))))
 
 
 @st.composite

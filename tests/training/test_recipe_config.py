@@ -63,6 +63,22 @@ def test_linear_constant_and_sgd() -> None:
     assert "optimizer" not in sgd and sgd["zero_allow_untested_optimizer"] is True
 
 
+def test_fused_adamw_only_on_cuda_without_offload_and_when_wanted() -> None:
+    def params(spec: FineTuneJobSpec, cuda: bool) -> dict[str, Any]:
+        config = resolve_ds_config(spec, world_size=4, total_steps=10, cuda=cuda)
+        return dict(config["optimizer"]["params"])
+
+    assert params(_spec(), cuda=True)["fused"] is True
+    assert params(_spec(hyperparameters={"optimizer": "adam"}), cuda=True)["fused"] is True
+    assert "fused" not in params(_spec(), cuda=False)  # CPU: plain torch AdamW, no build
+    off = _spec(performance={"fusedOptimizer": False})
+    assert "fused" not in params(off, cuda=True)
+    offload = _spec(deepspeed={"zeroStage": 2, "offloadOptimizer": "cpu"})
+    assert "fused" not in params(offload, cuda=True)  # the optimizer state lives on the CPU
+    for cuda in (True, False):
+        assert params(_spec(), cuda=cuda)["torch_adam"] is True  # never DeepSpeed's native op
+
+
 def test_overrides_merge_last_and_deep() -> None:
     spec = _spec(
         deepspeed={

@@ -7,7 +7,8 @@ tokenizer files), so the trainer loads it exactly like a real model:
 - sequence-classification / question-answering: a 2-layer BERT with hidden size 16 that
   uses the vocabulary and tokenizer of the packaged all-MiniLM-L6-v2 (~0.5M params, almost
   all of them the 30,522-row embedding table). Like MiniLM it is saved as a bare encoder,
-  so the task head is new when the trainer loads it.
+  so the task head is new when the trainer loads it. Kind "bpe" gives the same BERT over
+  the BPE tokenizer below instead (no MiniLM package needed: bench/gpu_check.py).
 - causal-lm: a 2-layer GPT-2 (kind "gpt2", default), Llama (kind "llama") or Llama with a
   chat template (kind "chat") over a byte-level BPE tokenizer trained on a fixed text.
 - seq2seq: a 2-layer T5 (kind "t5", default) or BART (kind "bart") over the same kind of
@@ -136,9 +137,12 @@ def make_tiny_model(
     torch.manual_seed(SEED)
     model: Any
     if task in ("sequence-classification", "question-answering"):
-        tokenizer = AutoTokenizer.from_pretrained(_minilm_dir(), local_files_only=True)
+        if kind == "bpe":
+            tokenizer = _bpe_tokenizer(seq2seq=False, chat=False)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(_minilm_dir(), local_files_only=True)
         config = BertConfig(
-            vocab_size=tokenizer.vocab_size,
+            vocab_size=len(tokenizer),
             hidden_size=16,
             num_hidden_layers=2,
             num_attention_heads=2,

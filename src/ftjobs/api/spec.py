@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, JsonValue, Strict, model_validator
 
+from ftjobs.api.performance import Performance
 from ftjobs.api.types import (
     ApiModel,
     DataUri,
@@ -40,6 +41,15 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     Task.SEQ2SEQ.value: ("chrf", "bleu", "loss"),
     Task.QUESTION_ANSWERING.value: ("exact_match", "f1", "loss"),
 }
+PACKING_TASK_MESSAGE = "packing is supported for causal-lm"
+PACKING_STREAMING_MESSAGE = (
+    "packing with dataset.streaming needs hyperparameters.maxSteps "
+    "(the number of packed rows is not known ahead)"
+)
+QLORA_LORA_MESSAGE = "quantization (QLoRA) needs lora: the 4-bit base weights stay frozen"
+QLORA_GPU_MESSAGE = "quantization needs GPUs (gpusPerNode > 0): bitsandbytes 4-bit runs on CUDA"
+QLORA_ZERO_MESSAGE = "quantization needs zeroStage 0, 1 or 2 (ZeRO-3 cannot shard 4-bit weights)"
+FLASH_GPU_MESSAGE = "flash_attention_2 needs GPUs (gpusPerNode > 0); use sdpa on CPU"
 METRIC_MESSAGE = (
     "metric not available for the task ("
     + "; ".join(f"{task}: {', '.join(metrics)}" for task, metrics in TASK_METRICS.items())
@@ -546,6 +556,37 @@ _CROSS_RULES: list[JsonValue] = [
         METRIC_MESSAGE,
         ".evaluation.metrics",
     ),
+    cel(
+        "!self.performance.packing || self.task == 'causal-lm'",
+        PACKING_TASK_MESSAGE,
+        ".performance.packing",
+    ),
+    cel(
+        "!self.performance.packing || !self.dataset.streaming "
+        "|| has(self.hyperparameters.maxSteps)",
+        PACKING_STREAMING_MESSAGE,
+        ".performance.packing",
+    ),
+    cel(
+        "self.performance.quantization == 'none' || has(self.lora)",
+        QLORA_LORA_MESSAGE,
+        ".performance.quantization",
+    ),
+    cel(
+        "self.performance.quantization == 'none' || self.resources.gpusPerNode > 0",
+        QLORA_GPU_MESSAGE,
+        ".performance.quantization",
+    ),
+    cel(
+        "self.performance.quantization == 'none' || self.deepspeed.zeroStage < 3",
+        QLORA_ZERO_MESSAGE,
+        ".performance.quantization",
+    ),
+    cel(
+        "self.performance.attention != 'flash_attention_2' || self.resources.gpusPerNode > 0",
+        FLASH_GPU_MESSAGE,
+        ".performance.attention",
+    ),
 ]
 
 
@@ -561,6 +602,9 @@ class FineTuneJobSpec(ApiModel):
     lora: Lora | None = Field(default=None, description="Train a LoRA adapter instead.")
     deepspeed: DeepSpeed = Field(default_factory=DeepSpeed, description="DeepSpeed settings.")
     resources: Resources = Field(default_factory=Resources, description="Compute per pod.")
+    performance: Performance = Field(
+        default_factory=Performance, description="Speed and memory features of the trainer."
+    )
     storage: Storage = Field(description="Outputs and object-store access.")
     hub: Hub = Field(
         default_factory=Hub, description="Hugging Face Hub access for hf:// models and datasets."
@@ -620,7 +664,24 @@ class FineTuneJobSpec(ApiModel):
         if any(metric not in allowed for metric in self.evaluation.metrics or ()):
             # The list, not the item: the CEL rule's fieldPath cannot name an index.
             raise RuleError("evaluation.metrics", METRIC_MESSAGE)
+        self._performance_rules()
         return self
+
+    def _performance_rules(self) -> None:
+        perf, gpus = self.performance, self.resources.gpus_per_node
+        if perf.packing and self.task != Task.CAUSAL_LM:
+            raise RuleError("performance.packing", PACKING_TASK_MESSAGE)
+        if perf.packing and self.dataset.streaming and self.hyperparameters.max_steps is None:
+            raise RuleError("performance.packing", PACKING_STREAMING_MESSAGE)
+        if perf.quantization != "none":
+            if self.lora is None:
+                raise RuleError("performance.quantization", QLORA_LORA_MESSAGE)
+            if gpus == 0:
+                raise RuleError("performance.quantization", QLORA_GPU_MESSAGE)
+            if self.deepspeed.zero_stage == 3:
+                raise RuleError("performance.quantization", QLORA_ZERO_MESSAGE)
+        if perf.attention == "flash_attention_2" and gpus == 0:
+            raise RuleError("performance.attention", FLASH_GPU_MESSAGE)
 
     @property
     def gradient_accumulation_steps(self) -> int:
@@ -650,6 +711,7 @@ __all__ = [
     "Hyperparameters",
     "Lora",
     "ModelSpec",
+    "Performance",
     "Resources",
     "Split",
     "Storage",

@@ -73,10 +73,13 @@ def _scheduler(spec: FineTuneJobSpec, total_steps: int) -> dict[str, Any] | None
     }
 
 
-def _optimizer(spec: FineTuneJobSpec) -> dict[str, Any] | None:
+def _optimizer(spec: FineTuneJobSpec, *, cuda: bool) -> dict[str, Any] | None:
     hp = spec.hyperparameters
     if hp.optimizer == "sgd":
         return None  # DeepSpeed has no SGD config type; the recipe passes torch's SGD
+    # torch's fused kernel (one launch for all tensors) where the optimizer state lives on
+    # a GPU; it is part of torch, so no native build either.
+    fused = cuda and spec.performance.fused_optimizer and spec.deepspeed.offload_optimizer == "none"
     return {
         "type": "AdamW" if hp.optimizer == "adamw" else "Adam",
         "params": {
@@ -87,6 +90,7 @@ def _optimizer(spec: FineTuneJobSpec) -> dict[str, Any] | None:
             # torch's Adam(W): DeepSpeed's fused/CPU Adam would be built natively on first
             # use (minutes). Opt back in through overrides when it pays off.
             "torch_adam": True,
+            **({"fused": True} if fused else {}),
             **({"adam_w_mode": False} if hp.optimizer == "adam" else {}),
         },
     }
@@ -103,8 +107,13 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def resolve_ds_config(spec: FineTuneJobSpec, world_size: int, total_steps: int) -> dict[str, Any]:
-    """The DeepSpeed config for `spec` on `world_size` processes running `total_steps` steps."""
+def resolve_ds_config(
+    spec: FineTuneJobSpec, world_size: int, total_steps: int, *, cuda: bool = False
+) -> dict[str, Any]:
+    """The DeepSpeed config for `spec` on `world_size` processes running `total_steps` steps.
+
+    `cuda`: the ranks train on CUDA devices (decides GPU-only kernels such as fused AdamW).
+    """
     hp, ds = spec.hyperparameters, spec.deepspeed
     gas = gradient_accumulation(spec, world_size)
     zero: dict[str, Any] = {"stage": ds.zero_stage}
@@ -129,7 +138,7 @@ def resolve_ds_config(spec: FineTuneJobSpec, world_size: int, total_steps: int) 
         # The recipe seeds and orders data itself; no DeepSpeed dataloader.
         "dataloader_drop_last": True,
     }
-    if (optimizer := _optimizer(spec)) is not None:
+    if (optimizer := _optimizer(spec, cuda=cuda)) is not None:
         config["optimizer"] = optimizer
     else:
         config["zero_allow_untested_optimizer"] = True

@@ -53,6 +53,9 @@ from ftjobs.trainer.ds_config import gradient_accumulation, resolve_ds_config
 from ftjobs.trainer.errors import ModelError, PermanentError, Stopped
 from ftjobs.trainer.export import model_card, save_model
 from ftjobs.trainer.hub import fetch_hub_model
+from ftjobs.trainer.packing import pack, packed_collator
+from ftjobs.trainer.performance import compile_engine, load_options, prepare_model
+from ftjobs.trainer.prefetch import DeviceBatches
 from ftjobs.trainer.progress import NullReporter, ProgressReporter, Throughput, format_duration
 from ftjobs.trainer.runtime import (
     StopSignal,
@@ -87,6 +90,7 @@ class Recipe:
             self.reporter = reporter
         self.stop = StopSignal()
         self.timings: dict[str, float] = {}
+        self.throughput: dict[str, float] = {}
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -114,15 +118,19 @@ class Recipe:
         # The model: the same seed on every rank and attempt, so new heads start equal.
         model_dir = self._fetch_model()
         seed_everything(spec.hyperparameters.seed)
+        perf = spec.performance
+        options = load_options(perf, dtype=self._dtype(), device_index=world.local_rank)
         try:
             model, self.tokenizer = self.task.load_model(
                 model_dir,
                 labels=self.data.labels,
                 dtype=self._dtype(),
                 gguf_file=spec.model.gguf_file,
+                options=options,
             )
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
             raise ModelError(f"cannot load model {spec.model.uri}: {e}") from e
+        model = prepare_model(model, perf)
         if spec.lora is not None:
             model = self._with_lora(model)
 
@@ -130,6 +138,9 @@ class Recipe:
         hp = spec.hyperparameters
         self.features = self.task.tokenize(self.data.train, self.tokenizer, hp.max_seq_length)
         self.collate = self.task.collator(self.tokenizer)
+        if perf.packing:  # rows of up to maxSeqLength tokens; batch sizes count packed rows
+            self.features = pack(self.features, hp.max_seq_length)
+            self.collate = packed_collator(self.tokenizer.pad_token_id)
         self.streaming = bool(spec.dataset.streaming)
         self.gas = gradient_accumulation(spec, world.size)
         self.micro_per_epoch = self._micro_batches_per_epoch()
@@ -140,7 +151,9 @@ class Recipe:
                 f"{hp.global_batch_size} on {world.size} processes"
             )
         self.total_steps = hp.max_steps or self.steps_per_epoch * (hp.epochs or 1)
-        self.ds_config = resolve_ds_config(spec, world.size, self.total_steps)
+        self.ds_config = resolve_ds_config(
+            spec, world.size, self.total_steps, cuda=_accelerator() == "cuda"
+        )
         if world.is_main:
             self.out.put_bytes("ds_config.json", _json(self.ds_config))
 
@@ -155,6 +168,7 @@ class Recipe:
         self.engine, _, _, _ = deepspeed.initialize(
             model=model, model_parameters=params, optimizer=optimizer, config=self.ds_config
         )
+        compile_engine(self.engine, perf)
 
         # 5a. the base model's test metrics, once per job (kept across attempts).
         self.base_metrics = self._base_metrics()
@@ -290,6 +304,26 @@ class Recipe:
         """The engine's device: batches, flags and reduced metrics go here."""
         return torch.device(self.engine.device)
 
+    def _device_batches(self, source: Iterator[list[dict[str, Any]]]) -> DeviceBatches:
+        return DeviceBatches(
+            source,
+            self.collate,
+            self.device,
+            prefetch=self.spec.performance.prefetch,
+            depth=self.gas + 1,  # the next optimizer step's micro-batches, and one more
+        )
+
+    def _throughput(self, tokens: int, train_s: float) -> dict[str, float]:
+        """Tokens/s (all ranks; after the attempt's first, warm-up step) and this rank's
+        peak accelerator memory."""
+        total = torch.tensor([float(tokens)], device=self.device)
+        if dist.is_initialized():
+            dist.all_reduce(total)
+        out = {"tokensPerSecond": round(float(total) / max(train_s, 1e-9), 1)}
+        if self.device.type == "cuda":
+            out["peakMemoryBytes"] = float(torch.cuda.max_memory_allocated(self.device))
+        return out
+
     def _agree(self, *flags: bool) -> list[bool]:
         """Each flag is true on all ranks when it is true on any (one all-reduce)."""
         values = torch.tensor([1.0 if f else 0.0 for f in flags], device=self.device)
@@ -307,9 +341,13 @@ class Recipe:
         # Summed on the device: no host sync per micro-batch, one at each log line.
         loss_sum = torch.zeros((), device=self.device)
         loss_steps = 0
+        tokens = 0
+        warm: tuple[float, int] | None = None  # (time, tokens) when the first step ended
         self.engine.train()
-        batches: Iterator[list[dict[str, Any]]] = itertools.islice(
-            self._epoch_batches(self.epoch), self.micro, None
+        # On the engine's device, prepared ahead (performance.prefetch). A stop leaves the
+        # reader thread to die with the process; it holds nothing that needs closing.
+        batches = self._device_batches(
+            itertools.islice(self._epoch_batches(self.epoch), self.micro, None)
         )
 
         while self.step < self.total_steps:
@@ -335,17 +373,22 @@ class Recipe:
                 if hp.epochs and self.epoch + 1 >= hp.epochs:
                     break
                 self.epoch, self.micro = self.epoch + 1, 0
-                batches = self._epoch_batches(self.epoch)
+                batches.close()
+                batches = self._device_batches(self._epoch_batches(self.epoch))
                 continue
 
-            for items in pending:
-                loss = self.engine(**to_device(self.collate(items), self.device)).loss
+            for batch in pending:
+                loss = self.engine(**batch.wait()).loss
                 self.engine.backward(loss)
                 self.engine.step()
                 loss_sum += loss.detach().float()
+                tokens += batch.tokens
                 self.micro += 1
             self.step += 1
             failures.record_optimizer_step()
+            if warm is None:
+                warm = (time.monotonic(), tokens)
+                self.timings["first_step_s"] = warm[0] - started
             samples = len(pending) * hp.micro_batch_size * self.world.size
             self.samples_seen += samples
             throughput.add(samples)
@@ -384,6 +427,9 @@ class Recipe:
                 last_checkpoint = time.monotonic()
 
         self.timings["train_s"] = time.monotonic() - started
+        batches.close()
+        if warm is not None:
+            self.throughput = self._throughput(tokens - warm[1], time.monotonic() - warm[0])
         drain = time.monotonic()
         self.checkpointer.close()  # every upload committed (or its failure raised)
         self.timings["checkpoint_drain_s"] = time.monotonic() - drain
@@ -467,12 +513,20 @@ class Recipe:
                 "resumedFromStep": self.resumed_from,
                 "worldSize": self.world.size,
                 "timings": {k: round(v, 3) for k, v in self.timings.items()},
+                "throughput": self.throughput,
             }
             self.out.put_bytes("summary.json", _json(summary))
             self.reporter.finished(summary)
         shutil.rmtree(export_dir, ignore_errors=True)
         barrier()
         return summary
+
+
+def _accelerator() -> str:
+    """The device type DeepSpeed trains on ("cuda", "cpu", ...)."""
+    from deepspeed.accelerator import get_accelerator
+
+    return str(get_accelerator().device_name())
 
 
 def _download_model(store: ObjectStore, target: Path) -> None:

@@ -32,8 +32,12 @@ class TaskAdapter(Protocol):
         labels: list[str] | None,
         dtype: torch.dtype,
         gguf_file: str | None = None,
+        options: dict[str, Any] | None = None,
     ) -> tuple[torch.nn.Module, Any]:
-        """Model and tokenizer from local files only; the tokenizer always has a pad token."""
+        """Model and tokenizer from local files only; the tokenizer always has a pad token.
+
+        `options`: extra `from_pretrained` arguments (attention kernel, quantization).
+        """
         ...
 
     def tokenize(self, rows: Any, tokenizer: Any, max_seq_length: int) -> Any:

@@ -102,11 +102,14 @@ class CausalLM:
         labels: list[str] | None = None,
         dtype: torch.dtype,
         gguf_file: str | None = None,
+        options: dict[str, Any] | None = None,
     ) -> tuple[torch.nn.Module, Any]:
         from transformers import AutoModelForCausalLM
 
         tokenizer = load_tokenizer(model_dir, gguf_file)
-        model = AutoModelForCausalLM.from_pretrained(model_dir, **model_kwargs(dtype, gguf_file))
+        model = AutoModelForCausalLM.from_pretrained(
+            model_dir, **model_kwargs(dtype, gguf_file), **(options or {})
+        )
         sync_pad(model, tokenizer)
         return model, tokenizer
 

@@ -36,6 +36,7 @@ class SequenceClassification:
         labels: list[str] | None,
         dtype: torch.dtype,
         gguf_file: str | None = None,
+        options: dict[str, Any] | None = None,
     ) -> tuple[torch.nn.Module, Any]:
         from transformers import AutoModelForSequenceClassification
 
@@ -49,6 +50,7 @@ class SequenceClassification:
             id2label=dict(enumerate(labels)),
             label2id={name: i for i, name in enumerate(labels)},
             **model_kwargs(dtype, gguf_file),
+            **(options or {}),
         )
         sync_pad(model, tokenizer)
         return model, tokenizer

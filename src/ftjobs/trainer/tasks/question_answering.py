@@ -91,6 +91,7 @@ class QuestionAnswering:
         labels: list[str] | None = None,
         dtype: torch.dtype,
         gguf_file: str | None = None,
+        options: dict[str, Any] | None = None,
     ) -> tuple[torch.nn.Module, Any]:
         from transformers import AutoModelForQuestionAnswering
 
@@ -98,7 +99,7 @@ class QuestionAnswering:
         if not tokenizer.is_fast:
             raise ValueError("question-answering needs a fast tokenizer (character offsets)")
         model = AutoModelForQuestionAnswering.from_pretrained(
-            model_dir, **model_kwargs(dtype, gguf_file)
+            model_dir, **model_kwargs(dtype, gguf_file), **(options or {})
         )
         return model, tokenizer
 

@@ -43,6 +43,7 @@ class Seq2Seq:
         labels: list[str] | None = None,
         dtype: torch.dtype,
         gguf_file: str | None = None,
+        options: dict[str, Any] | None = None,
     ) -> tuple[torch.nn.Module, Any]:
         from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
@@ -52,7 +53,7 @@ class Seq2Seq:
         self.encoder_decoder = bool(getattr(config, "is_encoder_decoder", False))
         tokenizer = load_tokenizer(model_dir, gguf_file)
         auto = AutoModelForSeq2SeqLM if self.encoder_decoder else AutoModelForCausalLM
-        model = auto.from_pretrained(model_dir, **kwargs)
+        model = auto.from_pretrained(model_dir, **kwargs, **(options or {}))
         sync_pad(model, tokenizer)
         return model, tokenizer
 
