@@ -24,6 +24,7 @@ from ftjobs.api.performance import Performance
 from ftjobs.trainer.ds_config import ConfigError
 from ftjobs.trainer.packing import pack, pack_block, packed_collator
 from ftjobs.trainer.performance import load_options, prepare_model
+from ftjobs.trainer.prefetch import DeviceBatches
 from ftjobs.trainer.tasks import get_task
 from ftjobs.trainer.tasks.common import IGNORE_INDEX, token_loss_sums
 
@@ -202,3 +203,42 @@ def test_qlora_without_cuda_is_refused_before_loading() -> None:
     assert not torch.cuda.is_available()  # the CPU tier
     with pytest.raises(ConfigError, match=r"performance\.quantization: nf4 \(QLoRA\) needs a CUDA"):
         load_options(Performance(quantization="nf4"), dtype=torch.bfloat16, device_index=0)
+
+
+def _items(n: int) -> list[list[dict[str, Any]]]:
+    return [[{"input_ids": list(range(i + 1)), "labels": [i]}] * 2 for i in range(n)]
+
+
+def _collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    width = max(len(item["input_ids"]) for item in items)
+    ids = [item["input_ids"] + [0] * (width - len(item["input_ids"])) for item in items]
+    return {"input_ids": torch.tensor(ids), "labels": torch.tensor([i["labels"] for i in items])}
+
+
+def test_prefetch_yields_the_same_batches_in_order_and_reraises() -> None:
+    import threading
+
+    cpu = torch.device("cpu")
+    plain = list(DeviceBatches(iter(_items(7)), _collate, cpu, prefetch=False))
+    ahead = list(DeviceBatches(iter(_items(7)), _collate, cpu, prefetch=True, depth=3))
+    assert [b.tokens for b in plain] == [b.tokens for b in ahead] == [2 * (i + 1) for i in range(7)]
+    for a, b in zip(plain, ahead, strict=True):
+        assert a.wait().keys() == b.wait().keys()
+        assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)
+
+    def broken() -> Any:
+        yield from _items(2)
+        raise ValueError("bad row 3")
+
+    batches = DeviceBatches(broken(), _collate, cpu, prefetch=True)
+    assert next(batches).tokens == 2 and next(batches).tokens == 4
+    with pytest.raises(ValueError, match="bad row 3"):
+        next(batches)
+
+    # close() ends the reader even while the source has more (end of epoch, a stop).
+    endless = DeviceBatches(iter(_items(10_000)), _collate, cpu, prefetch=True, depth=2)
+    next(endless)
+    endless.close()
+    reader = next(t for t in threading.enumerate() if t.name == "batch-prefetch")
+    reader.join(timeout=5)
+    assert not reader.is_alive()
