@@ -67,7 +67,6 @@ from ftjobs.trainer.runtime import (
     set_rng_state,
 )
 from ftjobs.trainer.tasks import get_task
-from ftjobs.trainer.tasks.common import to_device
 
 log = logging.getLogger("ftjobs.trainer")
 
