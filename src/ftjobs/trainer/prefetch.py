@@ -3,9 +3,11 @@
 `device_batches(source, collate, device, prefetch=)` turns an iterator of sample lists
 into an iterator of `DeviceBatch` (the collated tensors on `device`, plus the number of
 real tokens for throughput). With prefetch a daemon thread collates the next `depth`
-micro-batches while the current step runs; on CUDA it also pins them and copies them to
-the GPU on a side stream, so the host-to-device copy overlaps the step's kernels. Without
-it, each batch is collated and copied when asked for (the same tensors, later).
+micro-batches while the current step runs (and pins them on CUDA); the training thread
+then copies each to the GPU on a side stream, non-blocking, so the copy overlaps the
+kernels already queued. Device copies stay in the training thread on purpose: CUDA
+streams, and torch function modes such as the tests' fake device, are per thread.
+Without prefetch, each batch is collated and copied when asked for (the same tensors).
 
 The thread only reads ahead: which batches were consumed is what the caller counts, so
 checkpoints and resume positions are unaffected. `close()` stops the reader (end of an
@@ -75,24 +77,11 @@ class _Prefetcher:
 
     def _run(self) -> None:
         try:
-            stream = None
-            if self.cuda:
-                torch.cuda.set_device(self.device)
-                stream = torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]
             for items in self.source:
                 tensors = self.collate(items)
-                ready = None
-                if stream is not None:
-                    with torch.cuda.stream(stream):
-                        tensors = {
-                            k: v.pin_memory().to(self.device, non_blocking=True)
-                            for k, v in tensors.items()
-                        }
-                        ready = torch.cuda.Event()  # type: ignore[no-untyped-call]
-                        ready.record(stream)
-                else:
-                    tensors = to_device(tensors, self.device)
-                if not self._put(DeviceBatch(tensors, _tokens(items), ready)):
+                if self.cuda:  # page-locked: the copy to the GPU can be asynchronous
+                    tensors = {k: v.pin_memory() for k, v in tensors.items()}
+                if not self._put((tensors, _tokens(items))):
                     return
         except BaseException as e:  # handed to the training thread, raised there
             self._put(e)
@@ -102,7 +91,7 @@ class _Prefetcher:
     def __iter__(self) -> _Prefetcher:
         return self
 
-    def __next__(self) -> DeviceBatch:
+    def __next__(self) -> tuple[Batch, int]:
         item = self.queue.get()
         if item is self._DONE:
             self.closed.set()
@@ -110,7 +99,7 @@ class _Prefetcher:
         if isinstance(item, BaseException):
             self.closed.set()
             raise item
-        batch: DeviceBatch = item
+        batch: tuple[Batch, int] = item
         return batch
 
     def close(self) -> None:
@@ -131,15 +120,25 @@ class DeviceBatches:
     ) -> None:
         self._prefetcher = _Prefetcher(source, collate, device, depth) if prefetch else None
         self._source, self._collate, self._device = source, collate, device
+        self._stream = None
+        if prefetch and device.type == "cuda":
+            self._stream = torch.cuda.Stream(device)  # type: ignore[no-untyped-call]
 
     def __iter__(self) -> DeviceBatches:
         return self
 
     def __next__(self) -> DeviceBatch:
-        if self._prefetcher is not None:
-            return next(self._prefetcher)
-        items = next(self._source)
-        return DeviceBatch(to_device(self._collate(items), self._device), _tokens(items))
+        if self._prefetcher is None:
+            items = next(self._source)
+            return DeviceBatch(to_device(self._collate(items), self._device), _tokens(items))
+        tensors, tokens = next(self._prefetcher)
+        if self._stream is None:
+            return DeviceBatch(to_device(tensors, self._device), tokens)
+        with torch.cuda.stream(self._stream):
+            tensors = {k: v.to(self._device, non_blocking=True) for k, v in tensors.items()}
+            ready = torch.cuda.Event()  # type: ignore[no-untyped-call]
+            ready.record(self._stream)
+        return DeviceBatch(tensors, tokens, ready)
 
     def close(self) -> None:
         if self._prefetcher is not None:
