@@ -44,7 +44,14 @@ from ftjobs.sdk.local import free_port, launcher_argv, trainer_args  # noqa: E40
 # task -> (tiny model kind, spec overrides)
 TASKS: dict[str, tuple[str | None, dict[str, Any]]] = {
     "sequence-classification": ("bpe", {}),
-    "causal-lm": ("llama", {"lora": {"r": 8, "alpha": 16, "dropout": 0.0}}),
+    # causal-lm also packs and checkpoints activations: both paths run on CUDA here.
+    "causal-lm": (
+        "llama",
+        {
+            "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
+            "performance": {"packing": True, "gradientCheckpointing": True},
+        },
+    ),
     "seq2seq": ("t5", {}),
     "question-answering": ("bpe", {}),
 }

@@ -28,8 +28,6 @@ from ftjobs.trainer.prefetch import DeviceBatches
 from ftjobs.trainer.tasks import get_task
 from ftjobs.trainer.tasks.common import IGNORE_INDEX, token_loss_sums
 
-pytestmark = pytest.mark.training
-
 PROMPTS = [
     ("what is the color of the ball ?", "the ball is red ."),
     ("", "the quick brown fox jumps over the lazy dog ."),
