@@ -71,7 +71,7 @@ RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels/ftjobs \
     --mount=type=bind,from=deepspeed-build,source=/wheels,target=/wheels/deepspeed \
     --mount=type=bind,source=hack/constraints.txt,target=/tmp/constraints.txt \
     pip install --no-cache-dir -c /tmp/constraints.txt \
-        "/wheels/ftjobs/ftjobs-${FTJOBS_VERSION}-py3-none-any.whl[train]" \
+        "/wheels/ftjobs/ftjobs-${FTJOBS_VERSION}-py3-none-any.whl[train,qlora]" \
         "/wheels/deepspeed/deepspeed-${DEEPSPEED_VERSION}-py3-none-any.whl" \
     && python -c "import ftjobs.trainer, deepspeed, torch"
 # uid/gid 1000 as in the rendered pod's securityContext; HOME and caches point at /tmp and

@@ -179,7 +179,8 @@ def performance(draw: Draw, spec: dict[str, Any]) -> dict[str, Any]:
     streamed_epochs = spec["dataset"].get("streaming") and "maxSteps" not in spec["hyperparameters"]
     can_pack = spec["task"] == Task.CAUSAL_LM.value and not streamed_epochs
     zero = spec.get("deepspeed", {}).get("zeroStage", 2)
-    can_quantize = bool(gpus) and "lora" in spec and zero < 3
+    precision = spec.get("deepspeed", {}).get("precision", "fp32")
+    can_quantize = bool(gpus) and "lora" in spec and zero < 3 and precision != "fp32"
     return put(
         {},
         attention=draw(

@@ -49,6 +49,10 @@ PACKING_STREAMING_MESSAGE = (
 QLORA_LORA_MESSAGE = "quantization (QLoRA) needs lora: the 4-bit base weights stay frozen"
 QLORA_GPU_MESSAGE = "quantization needs GPUs (gpusPerNode > 0): bitsandbytes 4-bit runs on CUDA"
 QLORA_ZERO_MESSAGE = "quantization needs zeroStage 0, 1 or 2 (ZeRO-3 cannot shard 4-bit weights)"
+QLORA_PRECISION_MESSAGE = (
+    "quantization needs deepspeed.precision bf16 or fp16 (the 4-bit weights are stored "
+    "in the 16-bit training dtype)"
+)
 FLASH_GPU_MESSAGE = "flash_attention_2 needs GPUs (gpusPerNode > 0); use sdpa on CPU"
 METRIC_MESSAGE = (
     "metric not available for the task ("
@@ -583,6 +587,11 @@ _CROSS_RULES: list[JsonValue] = [
         ".performance.quantization",
     ),
     cel(
+        "self.performance.quantization == 'none' || self.deepspeed.precision != 'fp32'",
+        QLORA_PRECISION_MESSAGE,
+        ".performance.quantization",
+    ),
+    cel(
         "self.performance.attention != 'flash_attention_2' || self.resources.gpusPerNode > 0",
         FLASH_GPU_MESSAGE,
         ".performance.attention",
@@ -680,6 +689,8 @@ class FineTuneJobSpec(ApiModel):
                 raise RuleError("performance.quantization", QLORA_GPU_MESSAGE)
             if self.deepspeed.zero_stage == 3:
                 raise RuleError("performance.quantization", QLORA_ZERO_MESSAGE)
+            if self.deepspeed.precision == "fp32":
+                raise RuleError("performance.quantization", QLORA_PRECISION_MESSAGE)
         if perf.attention == "flash_attention_2" and gpus == 0:
             raise RuleError("performance.attention", FLASH_GPU_MESSAGE)
 

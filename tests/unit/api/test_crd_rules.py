@@ -92,6 +92,7 @@ def test_offline_and_crd_messages_agree_for_cross_field_rules() -> None:
         "qlora-without-lora",
         "qlora-on-cpu",
         "qlora-zero3",
+        "qlora-fp32",
         "flash-attention-on-cpu",
     ):
         case = rules[name]
