@@ -252,6 +252,12 @@ def status(
     name: Annotated[str, typer.Argument(help="FineTuneJob name.")],
     namespace: Namespace = None,
     output: Output = Format.table,
+    plot: Annotated[
+        bool,
+        typer.Option(
+            "--plot", help="Also draw loss.png, metrics.png, report.html (./NAME-report)."
+        ),
+    ] = False,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
 ) -> None:
@@ -273,6 +279,10 @@ def status(
         out.print(metrics_table(view))
     if events:
         out.print(events_table(events[-5:]))
+    if plot:
+        from ftjobs.cli.report_command import write_job_report
+
+        write_job_report(view, None)
 
 
 def list_(

@@ -18,7 +18,14 @@ from typing import Annotated
 
 import typer
 
-from ftjobs.cli import controller_command, job_commands, run_command, spec_commands
+from ftjobs.cli import (
+    controller_command,
+    job_commands,
+    report_command,
+    run_command,
+    spec_commands,
+    sweep_commands,
+)
 from ftjobs.cli.options import FtjobsTyper
 
 app = FtjobsTyper(
@@ -53,3 +60,5 @@ spec_commands.register(app)
 controller_command.register(app)
 job_commands.register(app)
 run_command.register(app)
+sweep_commands.register(app)
+report_command.register(app)

@@ -17,6 +17,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ftjobs.api.trainer_config import TrainerConfig
 from ftjobs.api.validation import SpecError
 from ftjobs.cli.output import err, out, print_spec_error
 from ftjobs.sdk.local import LocalResult, local_config, run_local
@@ -86,6 +87,15 @@ def run(
         f"[bold]{config.name}[/]: {config.spec.task} on {layout}, output {config.output_uri}",
         markup=True,
     )
+    result = run_with_progress(config, nproc=nproc, nnodes=nnodes_sim, gpus=used)
+    _report(result)
+    raise typer.Exit(result.exit_code)
+
+
+def run_with_progress(
+    config: TrainerConfig, *, nproc: int = 1, nnodes: int = 1, gpus: int = 0
+) -> LocalResult:
+    """`run_local` with a progress bar (step/total, loss, ETA) on stderr."""
     with Progress(
         TextColumn("[bold blue]{task.description}"),
         BarColumn(),
@@ -113,11 +123,8 @@ def run(
             elif record.get("event") == "checkpoint":
                 bar.console.print(f"checkpoint step {record.get('step')}: {record.get('uri')}")
 
-        result = run_local(
-            config, nproc=nproc, nnodes=nnodes_sim, gpus=used, on_progress=on_progress
-        )
-    _report(result)
-    raise typer.Exit(result.exit_code)
+        result = run_local(config, nproc=nproc, nnodes=nnodes, gpus=gpus, on_progress=on_progress)
+    return result
 
 
 def _report(result: LocalResult) -> None:

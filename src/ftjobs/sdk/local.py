@@ -174,6 +174,15 @@ def trainer_env(
     return env
 
 
+def _threads(processes: int) -> int:
+    """torch threads per process: OMP_NUM_THREADS when the caller set it (e.g. 1 on a
+    busy shared machine, where spinning threads wait on each other), else cores/processes."""
+    wanted = os.environ.get("OMP_NUM_THREADS", "")
+    if wanted.isdigit() and int(wanted) > 0:
+        return int(wanted)
+    return max(1, (os.cpu_count() or 1) // processes)
+
+
 def run_local(
     config: TrainerConfig,
     *,
@@ -196,7 +205,7 @@ def run_local(
     workdir = Path(tempfile.mkdtemp(prefix="ftjobs-run-"))
     config_path = workdir / "job.json"
     config_path.write_text(config.model_dump_json(by_alias=True))
-    threads = max(1, (os.cpu_count() or 1) // (nproc * nnodes))
+    threads = _threads(nproc * nnodes)
     port = free_port()
     procs: list[subprocess.Popen[bytes]] = []
     logs: list[Path] = []

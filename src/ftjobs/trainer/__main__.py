@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -119,12 +119,29 @@ def run(config: TrainerConfig, world: object) -> int:
         out = open_store(
             config.output_uri, endpoint=spec.storage.endpoint, region=spec.storage.region
         )
-        reporter = CompositeReporter(StorageReporter(out), *_extra_reporters(config))
+        reporter = CompositeReporter(
+            StorageReporter(out), *_trackers(config, world, out), *_extra_reporters(config)
+        )
     recipe = Recipe(config, world, reporter)
     recipe.setup()
     recipe.train()
     recipe.finish()
     return EXIT_SUCCESS
+
+
+def _trackers(config: TrainerConfig, world: object, out: Any) -> list[ProgressReporter]:
+    """TensorBoard event files (always), MLflow (when spec.tracking.mlflow is set)."""
+    from ftjobs.trainer.runtime import World, scratch_dir
+    from ftjobs.trainer.tracking import TensorBoardReporter
+
+    assert isinstance(world, World)
+    trackers: list[ProgressReporter] = []
+    try:
+        local = scratch_dir(world) / f"tb-attempt-{config.attempt}"
+        trackers.append(TensorBoardReporter(out, local))
+    except Exception as e:  # tracking never stops training
+        log.warning("TensorBoard event files disabled: %s", e)
+    return trackers
 
 
 def _extra_reporters(config: TrainerConfig) -> list[ProgressReporter]:

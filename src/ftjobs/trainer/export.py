@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,16 @@ def _table(metrics: Mapping[str, Mapping[str, float]]) -> str:
     return "\n".join(rows) + "\n"
 
 
+_CAPTIONS = {
+    "loss.png": "Training loss per logged step (and validation loss when evaluated)",
+    "metrics.png": "Base model vs fine-tuned on the test split",
+}
+
+
+def _pictures(pictures: Sequence[str]) -> str:
+    return "".join(f"\n![{_CAPTIONS.get(p, p)}]({p})\n" for p in pictures)
+
+
 def model_card(
     config: TrainerConfig,
     *,
@@ -98,6 +108,7 @@ def model_card(
     metrics: Mapping[str, Mapping[str, float]],
     steps: int,
     world_size: int,
+    pictures: Sequence[str] = (),
 ) -> str:
     """README.md of the exported model: what it is, how it was made, how good, its limits."""
     spec = config.spec
@@ -160,7 +171,7 @@ The resolved DeepSpeed config is `ds_config.json` in the job's output.
 
 ## Evaluation (test split)
 
-{_table(metrics)}
+{_table(metrics)}{_pictures(pictures)}
 ## Intended use and limits
 
 Fine-tuned for the task and data above; expect it to do well only on text like the

@@ -39,6 +39,13 @@ class ProgressReporter(Protocol):
     def finished(self, summary: Mapping[str, Any] | None = None) -> None: ...
 
 
+@runtime_checkable
+class EvaluationListener(Protocol):
+    """Reporters that also want validation results (trackers: TensorBoard, MLflow)."""
+
+    def evaluation(self, step: int, split: str, metrics: Mapping[str, float]) -> None: ...
+
+
 class NullReporter:
     """Reports nothing (ranks other than 0 use it)."""
 
@@ -105,6 +112,14 @@ class CompositeReporter:
 
     def finished(self, summary: Mapping[str, Any] | None = None) -> None:
         self._each("finished", summary)
+
+    def evaluation(self, step: int, split: str, metrics: Mapping[str, float]) -> None:
+        for reporter in self.reporters:
+            if isinstance(reporter, EvaluationListener):
+                try:
+                    reporter.evaluation(step, split, metrics)
+                except Exception as e:
+                    log.warning("%s.evaluation failed: %s", type(reporter).__name__, e)
 
 
 def format_duration(seconds: float) -> str:

@@ -55,8 +55,15 @@ from ftjobs.trainer.export import model_card, save_model
 from ftjobs.trainer.hub import fetch_hub_model
 from ftjobs.trainer.packing import pack, packed_collator
 from ftjobs.trainer.performance import compile_engine, load_options, prepare_model
+from ftjobs.trainer.pictures import PICTURES, draw_report
 from ftjobs.trainer.prefetch import DeviceBatches
-from ftjobs.trainer.progress import NullReporter, ProgressReporter, Throughput, format_duration
+from ftjobs.trainer.progress import (
+    EvaluationListener,
+    NullReporter,
+    ProgressReporter,
+    Throughput,
+    format_duration,
+)
 from ftjobs.trainer.runtime import (
     StopSignal,
     World,
@@ -90,6 +97,8 @@ class Recipe:
         self.stop = StopSignal()
         self.timings: dict[str, float] = {}
         self.throughput: dict[str, float] = {}
+        self.created = time.monotonic()
+        self.last_loss: float | None = None
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -403,6 +412,7 @@ class Recipe:
                     self.step, epoch=epoch, loss=float(mean), lr=float(self.engine.get_lr()[0])
                 )
                 self.reporter.report(progress)
+                self.last_loss = float(mean)
                 log.info(
                     "step %d/%d epoch %.2f loss %.4f lr %.3g %.1f samples/s eta %s",
                     self.step,
@@ -420,6 +430,8 @@ class Recipe:
                 if self.world.is_main:
                     doc = {"step": self.step, "split": "validation", "metrics": metrics}
                     self.out.put_bytes(f"eval/step-{self.step:09d}.json", _json(doc))
+                    if isinstance(self.reporter, EvaluationListener):
+                        self.reporter.evaluation(self.step, "validation", metrics)
                 log.info("validation at step %d: %s", self.step, _fmt(metrics))
             if ckpt.every_steps and self.step % ckpt.every_steps == 0:
                 self.save_checkpoint()
@@ -455,18 +467,45 @@ class Recipe:
             return {}
         if (cap := self.spec.evaluation.max_samples) is not None and len(rows) > cap:
             rows = rows.select(range(cap))
+        wanted = self.spec.evaluation.metrics
+        if split == "validation" and wanted is not None and "loss" not in wanted:
+            wanted = [*wanted, "loss"]  # the validation curve of loss.png and TensorBoard
         return self.task.evaluate(
             self.engine.module,
             self.tokenizer,
             rows,
             batch_size=self.spec.hyperparameters.micro_batch_size,
             max_new_tokens=self.spec.evaluation.max_new_tokens,
-            metrics=self.spec.evaluation.metrics,
+            metrics=wanted,
             synced_gpus=self.spec.deepspeed.zero_stage == 3 and self.world.size > 1,
             max_seq_length=self.spec.hyperparameters.max_seq_length,
         )
 
     # ------------------------------------------------------------------ export
+    def _summary(self, tuned: dict[str, float]) -> dict[str, Any]:
+        """summary.json (timings are completed after the export)."""
+        return {
+            "name": self.config.name,
+            "namespace": self.config.namespace,
+            "task": str(self.spec.task),
+            "baseModel": self.spec.model.uri,
+            "outputModel": self.out.url("model/"),
+            "metrics": {"split": "test", "base": self.base_metrics, "fineTuned": tuned},
+            "steps": self.step,
+            "epochs": round(self.epoch + self.micro / max(self.micro_per_epoch, 1), 4),
+            "samplesSeen": self.samples_seen,
+            "attempt": self.config.attempt,
+            "resumedFromStep": self.resumed_from,
+            "worldSize": self.world.size,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "throughput": self.throughput,
+            # For `ftjobs compare`: this attempt's trainer wall time, the last logged
+            # training loss, and the spec that made the run (a spec holds no credentials).
+            "wallSeconds": round(time.monotonic() - self.created, 3),
+            "finalLoss": None if self.last_loss is None else round(self.last_loss, 6),
+            "spec": self.spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
+        }
+
     def finish(self) -> dict[str, Any]:
         """Test the fine-tuned model, export it, write summary.json; the summary."""
         started = time.monotonic()
@@ -488,32 +527,30 @@ class Recipe:
         metrics = {"base": self.base_metrics, "fine_tuned": tuned}
         summary: dict[str, Any] = {}
         if self.world.is_main:
+            summary = self._summary(tuned)
+            # Pictures go into the model folder (the card shows them) and next to
+            # summary.json, with report.html.
+            report = draw_report(self.out, self.config.name, summary, self.data.report)
+            pictures = [k for k in PICTURES if k in report]
+            for key in pictures:
+                (export_dir / key).write_bytes(report[key])
             card = model_card(
                 self.config,
                 report=self.data.report,
                 metrics=metrics,
                 steps=self.step,
                 world_size=self.world.size,
+                pictures=pictures,
             )
             (export_dir / "README.md").write_text(card)
             upload_dir(self.out, export_dir, "model")
+            for key, data in report.items():
+                self.out.put_bytes(key, data)
             self.timings["export_s"] = time.monotonic() - started
-            summary = {
-                "name": self.config.name,
-                "namespace": self.config.namespace,
-                "task": str(self.spec.task),
-                "baseModel": self.spec.model.uri,
-                "outputModel": self.out.url("model/"),
-                "metrics": {"split": "test", "base": metrics["base"], "fineTuned": tuned},
-                "steps": self.step,
-                "epochs": round(self.epoch + self.micro / max(self.micro_per_epoch, 1), 4),
-                "samplesSeen": self.samples_seen,
-                "attempt": self.config.attempt,
-                "resumedFromStep": self.resumed_from,
-                "worldSize": self.world.size,
-                "timings": {k: round(v, 3) for k, v in self.timings.items()},
-                "throughput": self.throughput,
-            }
+            summary["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
+            summary["wallSeconds"] = round(time.monotonic() - self.created, 3)
+            summary["cpuSeconds"] = round(time.process_time(), 3)  # this rank, all threads
+            summary["report"] = sorted(report)
             self.out.put_bytes("summary.json", _json(summary))
             self.reporter.finished(summary)
         shutil.rmtree(export_dir, ignore_errors=True)
