@@ -478,6 +478,12 @@ class Checkpointing(ApiModel):
     resume: bool = Field(
         default=True, description="Resume from the latest complete checkpoint when one exists."
     )
+    resume_from_step: int | None = Field(
+        default=None,
+        ge=1,
+        description="Restart the first attempt from this step's checkpoint (it must be complete "
+        "and verify); newer checkpoints of the job are discarded. Retries resume from the latest.",
+    )
 
 
 class Evaluation(ApiModel):
@@ -497,6 +503,28 @@ class Evaluation(ApiModel):
     )
     max_new_tokens: int = Field(
         default=64, ge=1, le=4096, description="Generation cap for generative metrics."
+    )
+
+
+class MlflowTracking(ApiModel):
+    """An MLflow tracking server: params, metrics and artifacts of every attempt."""
+
+    tracking_uri: HttpUrl = Field(description="MLflow tracking server URL (http or https).")
+    experiment: ShortStr = Field(
+        default="ftjobs", description="Experiment name (created when it does not exist)."
+    )
+    credentials_secret: DnsSubdomain | None = Field(
+        default=None,
+        description="Secret with MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or "
+        "MLFLOW_TRACKING_TOKEN, passed to the pods as environment variables.",
+    )
+
+
+class Tracking(ApiModel):
+    """Experiment tracking. TensorBoard event files are always written to <output>/tb/."""
+
+    mlflow: MlflowTracking | None = Field(
+        default=None, description="Also log to this MLflow tracking server."
     )
 
 
@@ -622,6 +650,9 @@ class FineTuneJobSpec(ApiModel):
         default_factory=Checkpointing, description="Checkpoint cadence and retention."
     )
     evaluation: Evaluation = Field(default_factory=Evaluation, description="Evaluation settings.")
+    tracking: Tracking = Field(
+        default_factory=Tracking, description="Experiment tracking (TensorBoard, MLflow)."
+    )
     failure_policy: FailurePolicy = Field(
         default_factory=FailurePolicy, description="Retries on retriable failures."
     )

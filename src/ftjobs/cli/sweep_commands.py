@@ -313,10 +313,10 @@ def _sweep_local(
                     style="red",
                 )
                 code = EXIT_FAILED
-        if config.output_uri.startswith("file://") and folder.is_dir():
+        try:
             run = load_run_dir(folder)
             runs.append(run if done or run.phase != "Incomplete" else _failed(run))
-        else:
+        except FileNotFoundError:  # failed before its first record, or not a local folder
             runs.append(Run(name=point.name, source=config.output_uri, phase="Failed"))
     return runs, code
 

@@ -75,6 +75,7 @@ def _container(
             *launch.runtime_env(spec, scratch_dir=SCRATCH_DIR, settings=settings),
             *storage.storage_env(spec, settings),
             *hub.hub_env(spec),
+            *storage.tracking_env(spec),
         ],
         "ports": [{"name": PORT_NAME, "containerPort": MASTER_PORT, "protocol": "TCP"}],
         "resources": scheduling.resources(spec, settings),

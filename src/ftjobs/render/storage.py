@@ -42,3 +42,15 @@ def storage_env(spec: FineTuneJobSpec, settings: RenderSettings) -> list[dict[st
         env.append(_secret_ref(storage.credentials_secret, SECRET_KEY, optional=False))
         env.append(_secret_ref(storage.credentials_secret, SESSION_TOKEN, optional=True))
     return env
+
+
+MLFLOW_KEYS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+
+
+def tracking_env(spec: FineTuneJobSpec) -> list[dict[str, Any]]:
+    """MLflow credentials from spec.tracking.mlflow.credentialsSecret (each key optional:
+    a server takes either a username and password or a token)."""
+    mlflow = spec.tracking.mlflow
+    if mlflow is None or not mlflow.credentials_secret:
+        return []
+    return [_secret_ref(mlflow.credentials_secret, key, optional=True) for key in MLFLOW_KEYS]

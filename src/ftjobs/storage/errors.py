@@ -15,9 +15,15 @@ from __future__ import annotations
 
 import os
 
-# The variables boto3's default chain reads from the environment; their values must
-# never reach a message.
-_SECRET_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# The variables boto3's default chain (and MLflow's client) read from the environment;
+# their values must never reach a message.
+_SECRET_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+)
 
 
 def redact(text: str) -> str:

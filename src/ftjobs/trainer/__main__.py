@@ -141,6 +141,24 @@ def _trackers(config: TrainerConfig, world: object, out: Any) -> list[ProgressRe
         trackers.append(TensorBoardReporter(out, local))
     except Exception as e:  # tracking never stops training
         log.warning("TensorBoard event files disabled: %s", e)
+    mlflow = config.spec.tracking.mlflow
+    if mlflow is not None:
+        from ftjobs.trainer.tracking import MlflowReporter
+
+        try:
+            trackers.append(
+                MlflowReporter(
+                    config,
+                    out,
+                    scratch_dir(world),
+                    tracking_uri=mlflow.tracking_uri,
+                    experiment=mlflow.experiment,
+                )
+            )
+        except Exception as e:
+            from ftjobs.storage.errors import redact
+
+            log.warning("MLflow tracking at %s disabled: %s", mlflow.tracking_uri, redact(str(e)))
     return trackers
 
 

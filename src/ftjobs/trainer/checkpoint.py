@@ -184,18 +184,33 @@ class Checkpointer:
             self.uploader.wait()
         return time.monotonic() - started
 
-    def resume(self, engine: Any) -> dict[str, Any] | None:
-        """Load the newest complete checkpoint into `engine` (collective); this rank's state.
+    def resume(self, engine: Any, *, from_step: int | None = None) -> dict[str, Any] | None:
+        """Load the newest complete checkpoint (or step `from_step`, which must be a
+        complete, size-verified one) into `engine` (collective); this rank's state.
 
+        Checkpoints newer than the one resumed from are discarded (an abandoned run's).
         Returns None when there is nothing to resume from.
         """
-        found: list[Any] = [None]
+        found: list[Any] = [None, ""]
         if self.world.is_main:
-            latest = self.checkpoints.latest()
-            found[0] = latest[0] if latest else None
-            self.checkpoints.discard_after(found[0])
+            if from_step is None:
+                latest = self.checkpoints.latest()
+                found[0] = latest[0] if latest else None
+            else:
+                complete = sorted(self.checkpoints.candidates())
+                if from_step in complete:
+                    found[0] = from_step
+                else:
+                    found[1] = (
+                        f"checkpointing.resumeFromStep: {self.checkpoints.uri(from_step)} is not "
+                        f"a complete checkpoint (complete: {complete or 'none'})"
+                    )
+            if not found[1]:
+                self.checkpoints.discard_after(found[0])
         if dist.is_initialized():
             dist.broadcast_object_list(found, src=0)
+        if found[1]:
+            raise PermanentError(found[1])
         step: int | None = found[0]
         if step is None:
             return None

@@ -91,6 +91,39 @@ def _table(metrics: Mapping[str, Mapping[str, float]]) -> str:
     return "\n".join(rows) + "\n"
 
 
+# The chain of ftjobs runs behind a model, newest first: written into every exported
+# model/ and read back when a job starts from such a folder (model.uri = <job>/model/).
+LINEAGE_FILE = "lineage.json"
+
+
+def read_lineage(model_dir: Path) -> list[dict[str, Any]]:
+    path = model_dir / LINEAGE_FILE
+    if not path.is_file():
+        return []
+    import json
+
+    try:
+        doc = json.loads(path.read_text())
+    except ValueError:
+        log.warning("ignoring unreadable %s", path)
+        return []
+    return [e for e in doc if isinstance(e, dict)] if isinstance(doc, list) else []
+
+
+def _lineage(lineage: Sequence[Mapping[str, Any]]) -> str:
+    if len(lineage) < 2:
+        return ""
+    lines = ["", "## Lineage", "", "Each model was fine-tuned from the one below it:", ""]
+    for entry in lineage:
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted((entry.get("metrics") or {}).items()))
+        lines.append(
+            f"- job `{entry.get('namespace')}/{entry.get('job')}` → `{entry.get('model')}` "
+            f"({entry.get('steps')} steps{'; ' + metrics if metrics else ''})"
+        )
+    lines.append(f"- base: `{lineage[-1].get('baseModel')}`")
+    return "\n".join(lines) + "\n"
+
+
 _CAPTIONS = {
     "loss.png": "Training loss per logged step (and validation loss when evaluated)",
     "metrics.png": "Base model vs fine-tuned on the test split",
@@ -109,6 +142,7 @@ def model_card(
     steps: int,
     world_size: int,
     pictures: Sequence[str] = (),
+    lineage: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """README.md of the exported model: what it is, how it was made, how good, its limits."""
     spec = config.spec
@@ -168,7 +202,7 @@ next to this folder in the job's output.
 {hyper_lines}
 
 The resolved DeepSpeed config is `ds_config.json` in the job's output.
-
+{_lineage(lineage)}
 ## Evaluation (test split)
 
 {_table(metrics)}{_pictures(pictures)}

@@ -51,7 +51,7 @@ from ftjobs.trainer.checkpoint import Checkpointer
 from ftjobs.trainer.data import prepare_data
 from ftjobs.trainer.ds_config import gradient_accumulation, resolve_ds_config
 from ftjobs.trainer.errors import ModelError, PermanentError, Stopped
-from ftjobs.trainer.export import model_card, save_model
+from ftjobs.trainer.export import LINEAGE_FILE, model_card, read_lineage, save_model
 from ftjobs.trainer.hub import fetch_hub_model
 from ftjobs.trainer.packing import pack, packed_collator
 from ftjobs.trainer.performance import compile_engine, load_options, prepare_model
@@ -125,6 +125,7 @@ class Recipe:
 
         # The model: the same seed on every rank and attempt, so new heads start equal.
         model_dir = self._fetch_model()
+        self.lineage = read_lineage(model_dir)  # when the base is an earlier ftjobs result
         seed_everything(spec.hyperparameters.seed)
         perf = spec.performance
         options = load_options(perf, dtype=self._dtype(), device_index=world.local_rank)
@@ -196,7 +197,10 @@ class Recipe:
         self.step, self.epoch, self.micro, self.samples_seen = 0, 0, 0, 0
         self.resumed_from: int | None = None
         if self.config.resume:
-            state = self.checkpointer.resume(self.engine)
+            # resumeFromStep picks the first attempt's start; a retried attempt continues
+            # from its own newest checkpoint.
+            chosen = spec.checkpointing.resume_from_step if self.config.attempt == 1 else None
+            state = self.checkpointer.resume(self.engine, from_step=chosen)
             if state is not None:
                 self.step, self.epoch = state["step"], state["epoch"]
                 self.micro, self.samples_seen = state["micro"], state["samples_seen"]
@@ -506,6 +510,16 @@ class Recipe:
             "spec": self.spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
         }
 
+    def _lineage_entry(self, tuned: dict[str, float]) -> dict[str, Any]:
+        return {
+            "job": self.config.name,
+            "namespace": self.config.namespace,
+            "model": self.out.url("model/"),
+            "baseModel": self.spec.model.uri,
+            "steps": self.step,
+            "metrics": tuned,
+        }
+
     def finish(self) -> dict[str, Any]:
         """Test the fine-tuned model, export it, write summary.json; the summary."""
         started = time.monotonic()
@@ -532,6 +546,7 @@ class Recipe:
             # summary.json, with report.html.
             report = draw_report(self.out, self.config.name, summary, self.data.report)
             pictures = [k for k in PICTURES if k in report]
+            lineage = [self._lineage_entry(tuned), *self.lineage]
             for key in pictures:
                 (export_dir / key).write_bytes(report[key])
             card = model_card(
@@ -541,8 +556,10 @@ class Recipe:
                 steps=self.step,
                 world_size=self.world.size,
                 pictures=pictures,
+                lineage=lineage,
             )
             (export_dir / "README.md").write_text(card)
+            (export_dir / LINEAGE_FILE).write_text(_json(lineage).decode())
             upload_dir(self.out, export_dir, "model")
             for key, data in report.items():
                 self.out.put_bytes(key, data)
