@@ -103,13 +103,15 @@ async def run(args: argparse.Namespace) -> int:
     lost: list[bool] = []
     elector: LeaderElector | None = None
     renewer: asyncio.Task[None] | None = None
+    # Our own identity for kopf too: its default looks the uid up in /etc/passwd, which
+    # the image (USER 1000, no account) and arbitrary runAsUser values do not have.
+    identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     if args.leader_elect:
         lease_ns = (
             args.lease_namespace
             or os.environ.get("POD_NAMESPACE")
             or (args.namespace[0] if args.namespace else "default")
         )
-        identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         elector = LeaderElector(
             kube,
             LeaseConfig(lease_ns, args.lease_name, identity, args.lease_duration, args.lease_renew),
@@ -144,6 +146,7 @@ async def run(args: argparse.Namespace) -> int:
             namespaces=args.namespace or (),
             memo=controller,
             stop_flag=stop,
+            identity=identity,  # type: ignore[arg-type]  # kopf.Identity is a NewType of str
         )
     finally:
         beats.cancel()
