@@ -10,8 +10,8 @@ export DS_ACCELERATOR := cpu
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup demo test test-unit test-integration test-training test-e2e test-nodes generate \
-        check-generated lint fmt bench testbins cluster-up cluster-down clean
+.PHONY: help setup demo test test-unit test-integration test-training test-e2e test-nodes test-image \
+        generate check-generated lint fmt bench testbins image cluster-up cluster-down clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,7 +22,7 @@ setup: ## Install the Python environment (cached in ~/.cache/ftjobs/venv)
 demo: setup ## Fine-tune the quickstart (sentiment, MiniLM) on CPU with local storage
 	@bash hack/demo.sh
 
-test: setup testbins lint check-generated ## Build/start what the tests need and run every tier
+test: setup testbins image lint check-generated ## Build/start what the tests need and run every tier
 	@bash hack/run-tests.sh
 
 test-unit: setup ## Unit tier only (pure code, no network)
@@ -39,6 +39,9 @@ test-e2e: setup testbins ## End-to-end tier
 
 test-nodes: setup testbins ## Real-node tier (kubelets + containerd + CoreDNS in a netns; needs root)
 	$(PYTEST) -m nodes tests/nodes
+
+test-image: setup image ## Image tier (the built images run under a real OCI runtime)
+	$(PYTEST) -m image tests/image
 
 generate: setup ## Regenerate the CRD, JSON schema and spec reference from the models
 	$(PY) hack/generate.py
@@ -63,6 +66,9 @@ bench: setup ## Run the benchmarks (see docs/benchmarks.md)
 testbins: ## Build (or reuse) the control plane, kwok, S3 server, helm and real-node binaries
 	@bash hack/install-node-packages.sh
 	@bash hack/build-testbins.sh
+
+image: ## Build (or reuse) the trainer and controller images from the Dockerfile (docs/release.md)
+	@bash hack/build-images.sh --print
 
 REAL_NODES ?= 0
 cluster-up: setup testbins ## Start the local control plane + S3 server on 127.0.0.1 (REAL_NODES=2: + real kubelets)

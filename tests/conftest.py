@@ -20,7 +20,7 @@ if os.environ.get("CI"):
 
 pytest_plugins = ["tests.fixtures.plugin"]
 
-_TIERS = ("unit", "integration", "training", "e2e", "nodes")
+_TIERS = ("unit", "integration", "training", "e2e", "nodes", "image")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,9 +1,9 @@
 """The Dockerfile is hadolint-clean and its images run what `render` and the chart expect.
 
-The images cannot be built on the test machines (no Docker, multi-GB CUDA bases), so the
-contract is checked on the Dockerfile's text: the trainer stage's ENTRYPOINT/CMD are the
-program and arguments of the rendered pod's command, its USER is the pod's uid/gid, and
-the pinned versions are the ones the tests run with.
+Checked on the Dockerfile's text (the image tier, tests/image, runs the built images): the
+trainer stage's ENTRYPOINT/CMD are the program and arguments of the rendered pod's
+command, its USER is the pod's uid/gid, the pinned versions are the ones the tests run
+with, and the dependency layers come before the source so a source change reuses them.
 """
 
 from __future__ import annotations
@@ -109,9 +109,11 @@ def test_hadolint_is_clean() -> None:
 def test_default_target_is_the_trainer_on_a_pinned_pytorch_runtime() -> None:
     trainer = STAGES[-1]
     assert trainer.name == "trainer"
-    assert trainer.base.startswith("pytorch/pytorch:${PYTORCH_VERSION}-")
+    assert trainer.base.startswith("${PYTORCH_IMAGE}:${PYTORCH_VERSION}-")
+    assert ARGS["PYTORCH_IMAGE"] == "pytorch/pytorch"
     # The runtime flavour: no nvcc/gcc in the final stage; the devel image builds ops only.
     assert trainer.base.endswith("-runtime")
+    assert BY_NAME["deepspeed-build"].base.endswith("-devel")
     assert ARGS["PYTORCH_VERSION"] == _pin("torch")
     assert ARGS["DEEPSPEED_VERSION"] == _pin("deepspeed")
 
@@ -175,3 +177,30 @@ def test_dockerignore_keeps_the_context_small() -> None:
     assert lines[[ln.strip() for ln in lines].index("*")] == "*"
     copied = {"pyproject.toml", "README.md", "src/", "hack/constraints.txt"}
     assert copied <= {ln[1:] for ln in lines if ln.startswith("!")}
+
+
+def test_deepspeed_wheel_is_found_with_or_without_compiled_ops() -> None:
+    """Ops give the wheel a platform tag (cp311-cp311-linux_x86_64), none gives py3-none-any."""
+    run = " ".join(arg for kw, arg in BY_NAME["trainer"].instructions if kw == "RUN")
+    assert '/deepspeed-"${DEEPSPEED_VERSION}"-*.whl' in run
+    assert "py3-none-any" not in run.split("deepspeed-", 1)[1].split()[0]
+    assert ARGS["DEEPSPEED_OPS"].strip('"').split() == ["FUSED_ADAM", "CPU_ADAM", "UTILS"]
+
+
+def test_dependency_layers_come_before_the_source() -> None:
+    """A source change rebuilds only the layers after the ftjobs wheel is copied in."""
+    for name, wheel_copy in (
+        ("trainer", "/opt/ftjobs/build/ftjobs/"),
+        ("controller-build", "/tmp/ftjobs/wheels/"),
+    ):
+        steps = BY_NAME[name].instructions
+        copy_at = next(
+            i for i, (kw, arg) in enumerate(steps) if kw == "COPY" and arg.endswith(wheel_copy)
+        )
+        deps_at = next(i for i, (kw, arg) in enumerate(steps) if kw == "RUN" and " -r " in arg)
+        assert deps_at < copy_at, name
+        # Inputs reach the build by COPY: builders key their cache on copied content
+        # (buildah does not on bind-mounted content, which would reuse a stale layer).
+        assert not any("--mount=type=bind" in arg for kw, arg in steps if kw == "RUN"), name
+        after = " ".join(arg for kw, arg in steps[copy_at:] if kw == "RUN")
+        assert "--no-deps" in after and " -r " not in after, name
