@@ -35,13 +35,17 @@
 # skopeo and podman with apt-get when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SCRIPT=$0
 
+# Everything runs from main(): bash reads the whole function before running it, so an
+# edit of this file during a (long) build does not change the running build.
+main() {
 PRINT=0 BUILD=1
 for a in "$@"; do
   case $a in
     --print) PRINT=1 ;;
     --no-build) BUILD=0 ;;
-    -h | --help) sed -n '2,35p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,35p' "$SCRIPT"; exit 0 ;;
     *) echo "build-images: unknown argument $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -74,7 +78,7 @@ sha() { sha256sum | cut -c1-12; }
 # is built (the .dockerignore'd caches excluded).
 inputs_key() {
   {
-    cat Dockerfile .dockerignore hack/constraints.txt pyproject.toml README.md "$0" hack/images/*
+    cat Dockerfile .dockerignore hack/constraints.txt pyproject.toml README.md "$SCRIPT" hack/images/*
     find src -type f ! -path '*/__pycache__/*' ! -name '*.py[cod]' ! -path '*.egg-info/*' \
       -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
     echo "$1"
@@ -156,7 +160,10 @@ if [[ $(cat "$IMG/python.key" 2>/dev/null) != "$base_key" || -z $(image_id "$PY_
 fi
 py_id=$(image_id "$PY_BASE")
 
-torch_key=$({ echo "$py_id $TORCH_VERSION"; cat hack/images/pytorch.Containerfile hack/constraints.txt; } | sha)
+# Keyed on the pins of torch and the CUDA wheels it pulls, not on every pin: another pin
+# changing is applied by the Dockerfile's own pip install, without a new multi-GB base.
+torch_key=$({ echo "$py_id $TORCH_VERSION"; cat hack/images/pytorch.Containerfile
+  grep -iE '^(torch|triton|nvidia-|cuda-)' hack/constraints.txt; } | sha)
 if [[ $(cat "$IMG/pytorch.key" 2>/dev/null) != "$torch_key" || -z $(image_id "$TORCH_REPO:$TORCH_TAG-runtime") ]]; then
   ctx=$IMG/pytorch-context
   rm -rf "$ctx"; mkdir -p "$ctx" "$IMG/pip-cache"
@@ -205,3 +212,6 @@ else
 fi
 log "ready (key $key)"
 if [[ $PRINT == 1 ]]; then print_lines "$key"; fi
+}
+
+main "$@"

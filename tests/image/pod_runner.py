@@ -17,7 +17,7 @@ import re
 import resource
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -126,15 +126,24 @@ class PodRun:
     meta: dict[str, Any]
     config_maps: dict[str, dict[str, str]]
     workdir: Path
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         env: dict[str, str] = {}
         for item in self.container.get("env", []):
+            source = item.get("valueFrom", {})
             if "value" in item:
                 env[item["name"]] = expand(str(item["value"]), env)
+            elif "fieldRef" in source:
+                env[item["name"]] = field_value(source["fieldRef"]["fieldPath"], self.meta)
+            elif "secretKeyRef" in source:
+                ref = source["secretKeyRef"]
+                value = self.secrets.get(ref["name"], {}).get(ref["key"])
+                assert value is not None or ref.get("optional"), f"Secret key {ref} missing"
+                if value is not None:
+                    env[item["name"]] = value
             else:
-                ref = item["valueFrom"]["fieldRef"]["fieldPath"]
-                env[item["name"]] = field_value(ref, self.meta)
+                raise AssertionError(f"env source not handled here: {item}")
         return env
 
     def _volume_args(self) -> list[str]:
@@ -184,9 +193,13 @@ class PodRun:
         command: list[str] | None = None,
         network: str = "none",
         extra_env: dict[str, str] | None = None,
+        hosts: dict[str, str] | None = None,
         timeout: float = 600,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the container (its own command, or `command` instead) to completion."""
+        """Run the container (its own command, or `command` instead) to completion.
+
+        `hosts`: extra name -> address entries (what the cluster DNS would answer).
+        """
         env = {**self.env(), **(extra_env or {})}
         argv = command or [
             *self.container.get("command", []),
@@ -195,6 +208,8 @@ class PodRun:
         argv = [expand(str(a), env) for a in argv]
         args = ["run", "--rm", "--pull", "never", "--network", network, *RLIMITS]
         args += self._security_args() + self._volume_args()
+        for name, address in (hosts or {}).items():
+            args += ["--add-host", f"{name}:{address}"]
         for key, value in env.items():
             args += ["--env", f"{key}={value}"]
         # As a pod's `command`: replaces the image's ENTRYPOINT and drops its CMD.

@@ -18,10 +18,13 @@ import pytest
 import yaml
 
 from ftjobs import __version__
+from ftjobs.api.job import FineTuneJob
 from ftjobs.render import render_job
 from tests.builders import make_job
+from tests.e2e.test_e2e_training import free_port
 from tests.fixtures.controlplane import ensure_binaries
 from tests.image.pod_runner import BuiltImage, PodRun, built_images, skopeo_config, storage_ref
+from tests.training.tiny import make_tiny_model, tiny_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,8 +41,8 @@ def images() -> dict[str, BuiltImage]:
     return built_images()
 
 
-def _trainer_pod(tmp: Path) -> PodRun:
-    job = make_job("img").build()
+def _trainer_pod(tmp: Path, job: FineTuneJob | None = None) -> PodRun:
+    job = job or make_job("img").build()
     objs = render_job(job, namespace="ns", name="img", uid="u-1", attempt=1, resume=False)
     batch = next(o for o in objs if o["kind"] == "Job")
     config_maps = {o["metadata"]["name"]: o["data"] for o in objs if o["kind"] == "ConfigMap"}
@@ -168,17 +171,92 @@ def test_trainer_stack_imports_as_the_rendered_pod(
     assert got["config"] is True
 
 
-def test_trainer_launcher_runs_the_rendered_command(
+def test_trainer_launcher_is_the_rendered_program(
     images: dict[str, BuiltImage], trainer_pod: PodRun
 ) -> None:
-    """The rendered command line, up to the trainer module, which is asked for its usage."""
+    """The rendered command's program (the launcher module) runs as the pod runs it."""
     command = [str(c) for c in trainer_pod.container["command"]]
-    launcher = command[: command.index("--config")]
-    out = _ok(trainer_pod.run(images["trainer"].ref, command=[*launcher, "--help"]))
-    assert "--config CONFIG" in out
+    program = command[: command.index("ftjobs.trainer.launch") + 1]
+    out = _ok(trainer_pod.run(images["trainer"].ref, command=[*program, "--help"]))
+    assert "--nproc-per-node" in out and "-m MODULE" in out
 
 
 def test_trainer_default_entrypoint_is_the_launcher(images: dict[str, BuiltImage]) -> None:
     config: dict[str, Any] = skopeo_config(storage_ref(images["trainer"].ref))["config"]
     assert config["Entrypoint"] == ["python", "-m", "ftjobs.trainer.launch"]
     assert config["User"] == "1000:1000"
+
+
+@pytest.mark.timeout(1200)
+def test_trainer_image_fine_tunes_as_the_rendered_pod(
+    images: dict[str, BuiltImage], s3_server: Any, s3_client: Any, bucket: str, tmp_path: Path
+) -> None:
+    """The rendered pod's own command trains a tiny model on CPU, from and to S3.
+
+    Differences from a cluster, each named: the S3 server is on this host's 127.0.0.1
+    (host network), the headless Service's name resolves to 127.0.0.1 (--add-host) on a
+    free port, DeepSpeed is told the accelerator is the CPU, and there is no API server to
+    report status to.
+    """
+    model_dir = make_tiny_model("sequence-classification", tmp_path / "model")
+    data = tiny_dataset("sequence-classification", tmp_path / "data", n=32)
+    s3_client.upload_file(str(data), bucket, "data/train.jsonl")
+    for path in model_dir.iterdir():
+        s3_client.upload_file(str(path), bucket, f"models/tiny/{path.name}")
+    job = (
+        make_job("img")
+        .task("sequence-classification")
+        .spec("model", {"uri": f"s3://{bucket}/models/tiny"})
+        .spec(
+            "dataset",
+            {
+                "train": f"s3://{bucket}/data/train.jsonl",
+                "fields": {"text": "text", "label": "label"},
+            },
+        )
+        .spec("hyperparameters", {"maxSteps": 2, "globalBatchSize": 4, "microBatchSize": 4})
+        .spec("deepspeed", {"zeroStage": 0, "precision": "fp32"})
+        .spec("resources", {"nodes": 1, "cpu": "1", "memory": "2Gi"})
+        .spec(
+            "storage",
+            {
+                "output": f"s3://{bucket}/runs",
+                "endpoint": s3_server.endpoint_url,
+                "region": s3_server.region,
+                "credentialsSecret": "s3",
+            },
+        )
+        .build()
+    )
+    pod = _trainer_pod(tmp_path / "pod", job)
+    pod.secrets = {
+        "s3": {
+            "AWS_ACCESS_KEY_ID": s3_server.access_key,
+            "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
+        }
+    }
+    command = [str(c) for c in pod.container["command"]]
+    master = next(c.split("=", 1)[1] for c in command if c.startswith("--master-addr="))
+    port = str(free_port())
+    command = [f"--master-port={port}" if c.startswith("--master-port=") else c for c in command]
+    try:
+        proc = pod.run(
+            images["trainer"].ref,
+            command=command,
+            network="host",
+            hosts={master: "127.0.0.1"},
+            extra_env={
+                "DS_ACCELERATOR": "cpu",
+                "OMP_NUM_THREADS": "1",
+                "FTJOBS_REPORT_STATUS": "0",
+            },
+            timeout=1100,
+        )
+    finally:
+        pod.cleanup()
+    _ok(proc)
+    keys = [
+        o["Key"]
+        for o in s3_client.list_objects_v2(Bucket=bucket, Prefix="runs/").get("Contents", [])
+    ]
+    assert any(k.endswith("/model/config.json") for k in keys), keys
