@@ -149,7 +149,8 @@ def test_trainer_stack_imports_as_the_rendered_pod(
     images: dict[str, BuiltImage], trainer_pod: PodRun
 ) -> None:
     probe = (
-        "import json, os, torch, deepspeed, transformers, datasets, ftjobs.trainer;"
+        "import importlib.metadata, json, os\n"
+        "import torch, deepspeed, transformers, datasets, ftjobs.trainer\n"
         "w = []\n"
         "for p in ('/usr/ftjobs-probe', '/tmp/probe', '/scratch/probe'):\n"
         "    try:\n"
@@ -158,12 +159,13 @@ def test_trainer_stack_imports_as_the_rendered_pod(
         "        pass\n"
         "print(json.dumps({'torch': torch.__version__, 'deepspeed': deepspeed.__version__,"
         " 'transformers': transformers.__version__, 'datasets': datasets.__version__,"
+        " 'bitsandbytes': importlib.metadata.version('bitsandbytes'),"
         " 'uid': os.getuid(), 'gid': os.getgid(), 'writable': w,"
         " 'config': os.path.exists('/etc/ftjobs/job.json')}))"
     )
     out = _ok(trainer_pod.run(images["trainer"].ref, command=["python", "-c", probe]))
     got = json.loads(out.strip().splitlines()[-1])
-    for name in ("torch", "deepspeed", "transformers", "datasets"):
+    for name in ("torch", "deepspeed", "transformers", "datasets", "bitsandbytes"):
         assert got[name].split("+")[0] == _pin(name), (name, got)
     assert (got["uid"], got["gid"]) == (1000, 1000)
     # Read-only root filesystem: only the pod's emptyDirs take writes.
