@@ -47,6 +47,60 @@ def _is_peft(model: torch.nn.Module) -> bool:
     return hasattr(model, "peft_config")
 
 
+def _quantizers(model: torch.nn.Module) -> list[tuple[torch.nn.Module, Any]]:
+    """(module, transformers quantizer) for every module that carries one."""
+    found = []
+    for module in model.modules():
+        quantizer = getattr(module, "hf_quantizer", None)
+        if quantizer is not None:
+            found.append((module, quantizer))
+    return found
+
+
+def _method(quantizer: Any) -> str:
+    method = getattr(getattr(quantizer, "quantization_config", None), "quant_method", None)
+    return str(getattr(method, "value", method) or "unknown")  # an enum in transformers
+
+
+def export_blocker(model: torch.nn.Module) -> str | None:
+    """Why `save_model` could not save this model, or None. Checked in setup, before any
+    training, so a model that cannot be exported fails in seconds rather than at the end.
+
+    GGUF is no blocker: transformers dequantizes GGUF weights when it loads them, so the
+    weights in memory are plain tensors and are exported as such (`release_gguf`).
+    """
+    for _, quantizer in _quantizers(model):
+        method = _method(quantizer)
+        if method == "gguf":
+            continue
+        serializable = getattr(quantizer, "is_serializable", None)
+        if callable(serializable) and not serializable():
+            return f"the model is quantized with {method}, which transformers cannot save"
+    return None
+
+
+def release_gguf(model: torch.nn.Module) -> bool:
+    """Drop the GGUF marks of a GGUF-loaded model so it saves as plain safetensors.
+
+    The weights were dequantized at load time; only the marks make `save_pretrained`
+    refuse ("quantized with gguf and is not serializable"), which used to lose a whole
+    finished run at export. Returns whether the model came from GGUF.
+    """
+    released = False
+    for module, quantizer in _quantizers(model):
+        if _method(quantizer) != "gguf":
+            continue
+        setattr(module, "hf_quantizer", None)  # noqa: B010  (nn.Module typing)
+        for name in ("is_quantized", "quantization_method"):
+            if name in vars(module):
+                delattr(module, name)
+        config = getattr(module, "config", None)
+        if config is not None and hasattr(config, "quantization_config"):
+            del config.quantization_config
+        released = True
+    return released
+
+
 def save_model(
     model: torch.nn.Module,
     tokenizer: Any,
@@ -61,6 +115,7 @@ def save_model(
         if not world.is_main:
             return
         out_dir.mkdir(parents=True, exist_ok=True)
+        release_gguf(model)
         if _is_peft(model):
             model.save_pretrained(str(out_dir))  # type: ignore[operator]  # the adapter only
             if merge_lora:
@@ -177,6 +232,13 @@ def model_card(
         "processes": world_size,
     }
     hyper_lines = "\n".join(f"- {k}: {v}" for k, v in hyper.items() if v is not None)
+    weights = (
+        f"\nThe base model was loaded from the GGUF file `{spec.model.gguf_file}`, which "
+        "transformers dequantizes on load; the weights here are that dequantized model, "
+        "fine-tuned, saved unquantized as safetensors (quantize again for llama.cpp).\n"
+        if spec.model.gguf_file
+        else ""
+    )
     return f"""---
 base_model: {spec.model.uri}
 tags: [ftjobs, {spec.task}]
@@ -185,7 +247,7 @@ tags: [ftjobs, {spec.task}]
 # {config.name}
 
 A `{spec.task}` model fine-tuned from `{spec.model.uri}` by ftjobs ({method}).
-
+{weights}
 ## Data
 
 - train: `{spec.dataset.train}`

@@ -51,7 +51,13 @@ from ftjobs.trainer.checkpoint import Checkpointer
 from ftjobs.trainer.data import prepare_data
 from ftjobs.trainer.ds_config import gradient_accumulation, resolve_ds_config
 from ftjobs.trainer.errors import ModelError, PermanentError, Stopped
-from ftjobs.trainer.export import LINEAGE_FILE, model_card, read_lineage, save_model
+from ftjobs.trainer.export import (
+    LINEAGE_FILE,
+    export_blocker,
+    model_card,
+    read_lineage,
+    save_model,
+)
 from ftjobs.trainer.hub import fetch_hub_model
 from ftjobs.trainer.packing import pack, packed_collator
 from ftjobs.trainer.performance import compile_engine, load_options, prepare_model
@@ -139,6 +145,9 @@ class Recipe:
             )
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
             raise ModelError(f"cannot load model {spec.model.uri}: {e}") from e
+        if (blocker := export_blocker(model)) is not None:
+            # Found before training: otherwise the run would fail only at export.
+            raise ModelError(f"model {spec.model.uri} cannot be exported: {blocker}")
         model = prepare_model(model, perf)
         if spec.lora is not None:
             model = self._with_lora(model)
