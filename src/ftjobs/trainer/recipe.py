@@ -454,6 +454,11 @@ class Recipe:
         batches.close()
         if warm is not None:
             self.throughput = self._throughput(tokens - warm[1], time.monotonic() - warm[0])
+        if self.checkpointer.last_saved_step != self.step and self.resumed_from != self.step:
+            # The final weights are committed before export, whatever the checkpoint
+            # settings: an export that fails is retried by an attempt that resumes here
+            # and only evaluates and exports (nothing is trained twice).
+            self.save_checkpoint()
         drain = time.monotonic()
         self.checkpointer.close()  # every upload committed (or its failure raised)
         self.timings["checkpoint_drain_s"] = time.monotonic() - drain
