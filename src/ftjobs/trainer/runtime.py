@@ -80,11 +80,15 @@ def init_distributed(world: World, timeout_s: int = 1800) -> None:
 
     os.environ.setdefault("DS_ACCELERATOR", "cpu" if not torch.cuda.is_available() else "cuda")
     _without_shm_comm()
-    if torch.cuda.is_available() and os.environ["DS_ACCELERATOR"] == "cuda":
+    cuda = torch.cuda.is_available() and os.environ["DS_ACCELERATOR"] == "cuda"
+    if cuda:
         torch.cuda.set_device(world.local_rank)
-    deepspeed.init_distributed(
-        dist_backend=None, timeout=timedelta(seconds=timeout_s), dist_init_required=True
-    )
+    # A local rendezvous listens on loopback only; DeepSpeed then adopts the group.
+    from ftjobs.trainer.rendezvous import init_loopback_group
+
+    timeout = timedelta(seconds=timeout_s)
+    init_loopback_group("nccl" if cuda else "gloo", world.rank, world.size, timeout)
+    deepspeed.init_distributed(dist_backend=None, timeout=timeout, dist_init_required=True)
 
 
 def seed_everything(seed: int) -> None:
