@@ -68,6 +68,12 @@ REVISION_NEEDS_HF = (
 REVISION_TWICE = "revision is given twice: in the uri (@...) and in model.revision; keep one"
 
 
+SA_NAME_AND_ANNOTATIONS = (
+    "annotations apply to the ServiceAccount the controller creates; with serviceAccount.name, "
+    "annotate your own ServiceAccount instead"
+)
+
+
 class ModelSpec(ApiModel):
     """The base model to fine-tune."""
 
@@ -465,6 +471,44 @@ class Storage(ApiModel):
     )
 
 
+class ServiceAccount(ApiModel):
+    """The trainer pods' Kubernetes identity, for cloud access without keys (IRSA, GKE
+    Workload Identity, Azure Workload Identity)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.name) || !has(self.annotations)",
+                    SA_NAME_AND_ANNOTATIONS,
+                    ".annotations",
+                )
+            ]
+        }
+    )
+
+    name: DnsSubdomain | None = Field(
+        default=None,
+        description="An existing ServiceAccount in the job's namespace to run the pods as "
+        "(bound to the job's own Role so rank 0 can report progress). When unset the "
+        "controller creates <job>-trainer.",
+    )
+    annotations: (
+        dict[Annotated[str, Field(max_length=316)], Annotated[str, Field(max_length=1024)]] | None
+    ) = Field(
+        default=None,
+        max_length=32,
+        description="Annotations of the ServiceAccount the controller creates, e.g. "
+        "eks.amazonaws.com/role-arn or iam.gke.io/gcp-service-account.",
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> "ServiceAccount":
+        if self.name is not None and self.annotations is not None:
+            raise RuleError("annotations", SA_NAME_AND_ANNOTATIONS)
+        return self
+
+
 class Checkpointing(ApiModel):
     """When to checkpoint and how many to keep."""
 
@@ -646,6 +690,15 @@ class FineTuneJobSpec(ApiModel):
     hub: Hub = Field(
         default_factory=Hub, description="Hugging Face Hub access for hf:// models and datasets."
     )
+    service_account: ServiceAccount | None = Field(
+        default=None, description="The pods' identity (workload identity for cloud storage)."
+    )
+    image_pull_secrets: list[DnsSubdomain] | None = Field(
+        default=None,
+        max_length=16,
+        description="Secrets (docker-registry) to pull the trainer image with, added to the "
+        "controller's defaults.",
+    )
     checkpointing: Checkpointing = Field(
         default_factory=Checkpointing, description="Checkpoint cadence and retention."
     )
@@ -755,6 +808,7 @@ __all__ = [
     "ModelSpec",
     "Performance",
     "Resources",
+    "ServiceAccount",
     "Split",
     "Storage",
     "Task",

@@ -56,6 +56,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lease-duration", type=int, default=15, help="Seconds")
     p.add_argument("--lease-renew", type=float, default=5.0, help="Seconds")
     p.add_argument("--image", default=None, help="Trainer image (default: render's)")
+    p.add_argument(
+        "--image-pull-secret",
+        action="append",
+        default=[],
+        help="Secret to pull the trainer image with (repeat); jobs may add their own",
+    )
     p.add_argument("--s3-endpoint", default=None, help="S3 endpoint for jobs whose spec sets none")
     p.add_argument("--s3-region", default=None, help="S3 region for jobs whose spec sets none")
     p.add_argument("--verbose", "-v", action="store_true")
@@ -66,6 +72,8 @@ def _settings(args: argparse.Namespace) -> RenderSettings:
     settings = RenderSettings()
     if args.image:
         settings = dataclasses.replace(settings, image=args.image)
+    if args.image_pull_secret:
+        settings = dataclasses.replace(settings, image_pull_secrets=tuple(args.image_pull_secret))
     if args.s3_endpoint:
         settings = dataclasses.replace(settings, s3_endpoint=args.s3_endpoint)
     if args.s3_region:

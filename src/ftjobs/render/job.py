@@ -105,7 +105,7 @@ def _pod_template(
         # With the Service of the same name, pod i gets the DNS name <job>-<i>.<service>.
         "subdomain": names.service,
         "restartPolicy": "Never",
-        "serviceAccountName": names.service_account,
+        "serviceAccountName": trainer_service_account(spec, names),
         # Rank 0 patches the FineTuneJob status with this token.
         "automountServiceAccountToken": True,
         # No <SERVICE>_PORT variables from every Service in the namespace in the env.
@@ -116,6 +116,9 @@ def _pod_template(
         "containers": [_container(spec, names=names, namespace=namespace, settings=settings)],
         "volumes": volumes.volumes(spec, config_map=names.config_map, settings=settings),
     }
+    pull = list(dict.fromkeys([*settings.image_pull_secrets, *(spec.image_pull_secrets or [])]))
+    if pull:
+        pod_spec["imagePullSecrets"] = [{"name": secret} for secret in pull]
     return {"metadata": pod_meta, "spec": pod_spec}
 
 
@@ -165,16 +168,29 @@ def render_rbac(
     def meta(object_name: str) -> dict[str, Any]:
         return object_meta(object_name, namespace=namespace, name=name, uid=uid)
 
+    own = job.spec.service_account
+    account: list[dict[str, Any]] = []
+    if own is None or own.name is None:
+        sa_meta = meta(names.service_account)
+        if own is not None and own.annotations:
+            sa_meta["annotations"] = {**sa_meta.get("annotations", {}), **own.annotations}
+        account = [rbac.service_account(sa_meta)]
     return [
-        rbac.service_account(meta(names.service_account)),
+        *account,
         rbac.role(meta(names.role), name=name),
         rbac.role_binding(
             meta(names.role_binding),
             role_name=names.role,
-            service_account_name=names.service_account,
+            service_account_name=trainer_service_account(job.spec, names),
             namespace=namespace,
         ),
     ]
+
+
+def trainer_service_account(spec: FineTuneJobSpec, names: ChildNames) -> str:
+    """spec.serviceAccount.name (the user's own), else the per-job one the controller creates."""
+    own = spec.service_account
+    return own.name if own is not None and own.name else names.service_account
 
 
 def render_attempt(

@@ -12,6 +12,8 @@ class RenderSettings:
     # Trainer image when spec.resources.image is unset.
     image: str = DEFAULT_IMAGE
     image_pull_policy: str = "IfNotPresent"
+    # docker-registry Secrets every trainer pod pulls with (spec.imagePullSecrets adds more).
+    image_pull_secrets: tuple[str, ...] = ()
     # S3 endpoint/region when spec.storage.endpoint/region are unset (e.g. an in-cluster
     # MinIO/versitygw); None leaves the SDK's default (AWS).
     s3_endpoint: str | None = None

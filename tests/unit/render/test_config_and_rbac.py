@@ -77,3 +77,48 @@ def test_role_binding_binds_the_pods_service_account() -> None:
     sa = objects["ServiceAccount"]["metadata"]["name"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": NAMESPACE}]
     assert objects["Job"]["spec"]["template"]["spec"]["serviceAccountName"] == sa
+
+
+def test_workload_identity_annotations_go_on_the_per_job_service_account() -> None:
+    irsa = {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/ftjobs-s3"}
+    objects = by_kind(render(make_job("llm").spec("serviceAccount", {"annotations": irsa})))
+    sa = objects["ServiceAccount"]
+    assert sa["metadata"]["annotations"] == irsa
+    assert (
+        objects["Job"]["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
+    )
+
+
+def test_a_users_own_service_account_is_bound_to_the_jobs_role_not_created() -> None:
+    objects = by_kind(render(make_job("llm").spec("serviceAccount", {"name": "team-gcs"})))
+    assert "ServiceAccount" not in objects  # the user's: never created or deleted by us
+    assert objects["Job"]["spec"]["template"]["spec"]["serviceAccountName"] == "team-gcs"
+    assert objects["RoleBinding"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "team-gcs", "namespace": NAMESPACE}
+    ]
+    # Still least privilege: the same Role, scoped to this one FineTuneJob.
+    assert {n for r in objects["Role"]["rules"] for n in r["resourceNames"]} == {"llm"}
+
+
+def test_service_account_name_and_annotations_exclude_each_other() -> None:
+    from ftjobs.api.validation import SpecError, parse_job
+
+    doc = make_job("llm").spec("serviceAccount", {"name": "x", "annotations": {"a": "b"}}).doc()
+    with pytest.raises(SpecError) as info:
+        parse_job(doc)
+    assert [e.path for e in info.value.errors] == ["spec.serviceAccount.annotations"]
+
+
+def test_image_pull_secrets_from_the_controller_and_the_spec() -> None:
+    from ftjobs.render import RenderSettings
+
+    settings = RenderSettings(image_pull_secrets=("registry", "shared"))
+    job = make_job("llm").spec("imagePullSecrets", ["team-registry", "shared"])
+    pod = by_kind(render(job, settings=settings))["Job"]["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == [
+        {"name": "registry"},
+        {"name": "shared"},
+        {"name": "team-registry"},
+    ]
+    plain = by_kind(render(make_job("llm")))["Job"]["spec"]["template"]["spec"]
+    assert "imagePullSecrets" not in plain
