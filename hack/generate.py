@@ -6,14 +6,20 @@
 - helm/<chart>/crds/finetunejobs.ftjobs.dev.yaml the CRD again, for each chart
 - docs/failure-handling.md                      the failure classification table, between
                                                 its "generated" markers
+- helm/<chart>/README.md                        the values table (from values.schema.json
+                                                and values.yaml), between its markers
 
 Output is deterministic (sorted keys, fixed width), so `make check-generated` can diff it.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from ftjobs.api.reference import spec_reference
 from ftjobs.sdk.schema import crd_yaml, schema_json
@@ -28,14 +34,47 @@ END = "<!-- END generated -->\n"
 
 def failure_doc() -> str:
     """docs/failure-handling.md with the table between its markers replaced."""
-    text = FAILURE_DOC.read_text()
-    head, found, rest = text.partition(BEGIN)
+    return between(FAILURE_DOC, BEGIN, failure_table(STORAGE_FAILURES + TRAINER_FAILURES))
+
+
+VALUES_BEGIN = "<!-- BEGIN generated: values (hack/generate.py) -->\n"
+
+
+def between(path: Path, begin: str, body: str) -> str:
+    """`path`'s text with what lies between `begin` and END replaced by `body`."""
+    text = path.read_text()
+    head, found, rest = text.partition(begin)
     if not found:
-        raise SystemExit(f"{FAILURE_DOC}: marker {BEGIN.strip()} missing")
+        raise SystemExit(f"{path}: marker {begin.strip()} missing")
     _, found, tail = rest.partition(END)
     if not found:
-        raise SystemExit(f"{FAILURE_DOC}: marker {END.strip()} missing")
-    return head + BEGIN + failure_table(STORAGE_FAILURES + TRAINER_FAILURES) + END + tail
+        raise SystemExit(f"{path}: marker {END.strip()} missing")
+    return head + begin + body + END + tail
+
+
+def _values_rows(schema: dict[str, Any], values: Any, prefix: str = "") -> list[str]:
+    rows = []
+    for key, prop in schema.get("properties", {}).items():
+        path = f"{prefix}{key}"
+        value = values.get(key) if isinstance(values, dict) else None
+        if "properties" in prop:
+            rows += _values_rows(prop, value, f"{path}.")
+            continue
+        kind = prop.get("type", "object")
+        kind = " or ".join(kind) if isinstance(kind, list) else kind
+        default = json.dumps(value, separators=(", ", ": ")).replace("|", "\\|")
+        text = prop.get("description", "").replace("|", "\\|")
+        rows.append(f"| `{path}` | {kind} | `{default}` | {text} |")
+    return rows
+
+
+def chart_readme(chart: Path) -> str:
+    """The chart README with its values table generated from the schema and defaults."""
+    schema = json.loads((chart / "values.schema.json").read_text())
+    values = yaml.safe_load((chart / "values.yaml").read_text())
+    table = ["| Key | Type | Default | Description |", "| --- | --- | --- | --- |"]
+    body = "\n".join(table + _values_rows(schema, values)) + "\n"
+    return between(chart / "README.md", VALUES_BEGIN, body)
 
 
 def outputs() -> dict[Path, str]:
@@ -48,6 +87,8 @@ def outputs() -> dict[Path, str]:
     # Every Helm chart in the repository ships the same CRD in its crds/ folder.
     for chart in sorted(ROOT.glob("helm/*/Chart.yaml")):
         files[chart.parent / "crds/finetunejobs.ftjobs.dev.yaml"] = crd_yaml()
+        if (chart.parent / "README.md").exists():
+            files[chart.parent / "README.md"] = chart_readme(chart.parent)
     return files
 
 

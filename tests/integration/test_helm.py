@@ -125,7 +125,12 @@ def test_watch_namespace_mode_has_no_cluster_wide_job_rights(helm: str, cluster:
     objs = docs(template(helm, cluster, "ftjobs", "ops", "watchNamespaces={team-a,team-b}"))
     roles = [o for o in objs if o["kind"] == "Role" and o["metadata"]["name"] == "ftjobs"]
     assert {r["metadata"]["namespace"] for r in roles} == {"team-a", "team-b"}
-    cluster_roles = [o for o in objs if o["kind"] == "ClusterRole"]
+    cluster_roles = [
+        o
+        for o in objs
+        if o["kind"] == "ClusterRole"
+        and not any("aggregate-to" in k for k in o["metadata"]["labels"])
+    ]
     assert [r["metadata"]["name"] for r in cluster_roles] == ["ftjobs-observer"]
     for rule in cluster_roles[0]["rules"]:
         assert rule["resources"] in (["customresourcedefinitions"], ["namespaces"])
@@ -168,6 +173,73 @@ def test_kustomize_base_agrees_with_the_chart(helm: str, cluster: Any) -> None:
     c_svc, b_svc = chart[("Service", "ftjobs-metrics")], base[("Service", "ftjobs-metrics")]
     assert c_svc["spec"] == b_svc["spec"]
     assert set(base[crd].keys()) >= {"spec"}
+
+
+def test_names_follow_name_overrides(helm: str, cluster: Any) -> None:
+    objs = docs(template(helm, cluster, "rel", "ops", "fullnameOverride=ml-operator"))
+    names = {o["metadata"]["name"] for o in objs}
+    assert "ml-operator" in names and not any(n.startswith("rel") for n in names)
+    objs = docs(template(helm, cluster, "rel", "ops", "nameOverride=ftj"))
+    dep = next(o for o in objs if o["kind"] == "Deployment")
+    assert dep["metadata"]["name"] == "rel-ftj"
+    assert dep["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "ftj"
+
+
+def test_trainer_image_pull_secrets_extra_args_and_env_reach_the_controller(
+    helm: str, cluster: Any
+) -> None:
+    container = controller_container(
+        docs(
+            template(
+                helm,
+                cluster,
+                "ftjobs",
+                "ops",
+                "trainer.imagePullSecrets={regcred,mirror}",
+                "extraArgs={--lease-renew=3}",
+                "extraEnv[0].name=HTTPS_PROXY",
+                "extraEnv[0].value=http://proxy:3128",
+            )
+        )
+    )
+    args = parse_args(container["args"])  # the controller's own parser accepts them
+    assert args.image_pull_secret == ["regcred", "mirror"]
+    assert args.lease_renew == 3.0
+    assert {"name": "HTTPS_PROXY", "value": "http://proxy:3128"} in container["env"]
+
+
+def test_trainer_image_follows_the_app_version(helm: str, cluster: Any) -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    container = controller_container(docs(template(helm, cluster, "ftjobs", "ops")))
+    assert parse_args(container["args"]).image == f"ghcr.io/ftjobs/trainer:{chart['appVersion']}"
+    pinned = controller_container(
+        docs(template(helm, cluster, "ftjobs", "ops", "trainer.image=reg.example/t:9"))
+    )
+    assert parse_args(pinned["args"]).image == "reg.example/t:9"
+
+
+def test_security_context_and_pdb_are_configurable(helm: str, cluster: Any) -> None:
+    objs = docs(
+        template(
+            helm,
+            cluster,
+            "ftjobs",
+            "ops",
+            "podSecurityContext.runAsUser=2000",
+            "securityContext.readOnlyRootFilesystem=false",
+            "podDisruptionBudget.enabled=true",
+            "replicaCount=2",
+        )
+    )
+    dep = next(o for o in objs if o["kind"] == "Deployment")
+    assert dep["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 2000
+    ctr = dep["spec"]["template"]["spec"]["containers"][0]
+    assert ctr["securityContext"]["readOnlyRootFilesystem"] is False
+    pdb = next(o for o in objs if o["kind"] == "PodDisruptionBudget")
+    assert pdb["spec"]["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
+    assert not [
+        o for o in docs(template(helm, cluster, "f", "ops")) if o["kind"] == "PodDisruptionBudget"
+    ]
 
 
 # --- against the API server ---------------------------------------------------------------
@@ -284,6 +356,97 @@ def test_helm_install_creates_deployment_and_rbac_as_rendered(
         lambda: core.list_namespaced_pod(namespace, label_selector=selector).items,
         60,
     )
+
+
+def test_aggregated_roles_let_namespace_editors_run_jobs(
+    cluster: Any, namespace: str, release: tuple[str, str]
+) -> None:
+    """A user bound to the built-in `edit` ClusterRole may create FineTuneJobs, `view` may
+    only read them: the chart's ClusterRoles are aggregated by the API server's
+    controller-manager. The negative control: a user with no binding may do neither."""
+    kubectl_ok(
+        cluster,
+        "create",
+        "rolebinding",
+        "alice-edit",
+        "--clusterrole=edit",
+        "--user=alice",
+        "-n",
+        namespace,
+    )
+    kubectl_ok(
+        cluster,
+        "create",
+        "rolebinding",
+        "bob-view",
+        "--clusterrole=view",
+        "--user=bob",
+        "-n",
+        namespace,
+    )
+
+    def can(user: str, verb: str) -> bool:
+        kubectl = [str(cluster.bins["kubectl"]), "--kubeconfig", cluster.kubeconfig]
+        proc = subprocess.run(
+            [
+                *kubectl,
+                "auth",
+                "can-i",
+                verb,
+                "finetunejobs.ftjobs.dev",
+                "-n",
+                namespace,
+                "--as",
+                user,
+            ],
+            capture_output=True,
+            text=True,
+            env=cluster.env(),
+        )
+        return proc.stdout.strip() == "yes"
+
+    wait_for("edit to aggregate the chart's role", lambda: can("alice", "create"), 60)
+    assert can("alice", "delete") and can("bob", "list")
+    assert not can("bob", "create") and not can("carol", "list")
+
+
+def test_helm_upgrade_applies_crd_changes_by_the_documented_step(
+    helm: str, cluster: Any, k8s_api: Any, release: tuple[str, str], tmp_path: Path
+) -> None:
+    """Helm never upgrades crds/: README's step (apply the CRD server-side, then helm
+    upgrade) must bring a changed CRD and changed values onto the cluster."""
+    name, namespace = release
+    install_crd(cluster)
+    crd = yaml.safe_load((CHART / "crds/finetunejobs.ftjobs.dev.yaml").read_text())
+    marker = f"upgrade-{namespace[-6:]}"
+    crd["metadata"].setdefault("annotations", {})["ftjobs.dev/test-upgrade"] = marker
+    new_crds = tmp_path / "crds"
+    new_crds.mkdir()
+    (new_crds / "crd.yaml").write_text(yaml.safe_dump(crd))
+    kubectl_ok(cluster, "apply", "--server-side", "--force-conflicts", "-f", str(new_crds))
+    run(
+        [
+            helm,
+            "upgrade",
+            name,
+            str(CHART),
+            "--namespace",
+            namespace,
+            "--kubeconfig",
+            cluster.kubeconfig,
+            "--reuse-values",
+            "--set",
+            "workers=3",
+            "--wait=false",
+        ],
+        cluster,
+    )
+    ext = client.ApiextensionsV1Api(k8s_api)
+    stored = ext.read_custom_resource_definition("finetunejobs.ftjobs.dev")
+    assert stored.metadata.annotations["ftjobs.dev/test-upgrade"] == marker
+    dep = client.AppsV1Api(k8s_api).read_namespaced_deployment(name, namespace)
+    assert "--workers=3" in dep.spec.template.spec.containers[0].args
+    assert f"--namespace={namespace}" in dep.spec.template.spec.containers[0].args
 
 
 def test_controller_runs_with_only_the_charts_rbac(
