@@ -64,8 +64,10 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Connec
         return Connection(Kube(client.ApiClient(cfg)), namespace, None)
     if not have_file:
         raise KubeError(0, "NoKubeconfig", NO_KUBECONFIG)
+    # One $KUBECONFIG file is passed explicitly (the client reads the variable only once,
+    # at import); None lets it merge several ':'-separated files or read ~/.kube/config.
+    kubeconfig = kubeconfig or (env_paths[0] if len(env_paths) == 1 else None)
     try:
-        # config_file=None lets the client read (and merge) $KUBECONFIG or ~/.kube/config.
         contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
         names = [str(c.get("name")) for c in contexts or []]
         if context and context not in names:
