@@ -42,17 +42,21 @@ def estimate(
     offload_optimizer: bool = False,
     offload_parameters: bool = False,
     trainable_params: int | None = None,
+    frozen_bytes_per_param: float = 2.0,
 ) -> Estimate:
     """Per-GPU bytes of parameters + gradients + Adam states for full fine-tuning.
 
-    With `trainable_params` (LoRA), the frozen weights cost 2 bytes each (sharded only by
-    ZeRO-3) and the 16-byte training states apply to the trainable ones.
+    With `trainable_params` (LoRA), the frozen weights cost `frozen_bytes_per_param` each
+    (2 in bf16/fp16, 0.5 in 4-bit NF4 for QLoRA; sharded only by ZeRO-3) and the 16-byte
+    training states apply to the trainable ones.
     """
     gpus = max(gpus_per_node, 1)
     total_gpus = gpus * max(nodes, 1)
     if trainable_params is not None:
         frozen = params - trainable_params
-        frozen_bytes = 2 * frozen // (total_gpus if zero_stage == 3 else 1)
+        frozen_bytes = int(frozen_bytes_per_param * frozen) // (
+            total_gpus if zero_stage == 3 else 1
+        )
         inner = estimate(
             trainable_params,
             largest_layer_params=min(largest_layer_params, trainable_params),
@@ -65,7 +69,8 @@ def estimate(
         return Estimate(
             inner.gpu_bytes + frozen_bytes,
             inner.cpu_bytes,
-            f"LoRA: 2 B x frozen params + ({inner.formula}) over trainable",
+            f"LoRA: {frozen_bytes_per_param:g} B x frozen params + ({inner.formula}) "
+            "over trainable",
         )
     if zero_stage == 0:
         # Replicated: fp16 params (2) + fp16 grads (2) + fp32 master, momentum, variance (12).

@@ -211,6 +211,8 @@ def _check_memory(
         offload_optimizer=ds.offload_optimizer != "none",
         offload_parameters=ds.offload_parameters != "none",
         trainable_params=max(total // 100, 1) if spec.lora is not None else None,
+        # QLoRA keeps the frozen base in 4-bit NF4: half a byte per weight.
+        frozen_bytes_per_param=0.5 if spec.performance.quantization == "nf4" else 2.0,
     )
     what = (
         f"~{total / 1e9:.2f}B params, ZeRO-{ds.zero_stage}, {spec.resources.world_size} "
@@ -229,8 +231,8 @@ def _check_memory(
         report.add(
             "memory",
             "fail",
-            f"{what} > {memory.human(capacity)} per GPU: raise zeroStage, offload, add GPUs "
-            "or use LoRA",
+            f"{what} > {memory.human(capacity)} per GPU: raise zeroStage, offload, add GPUs, "
+            "use LoRA, or QLoRA (performance.quantization: nf4)",
         )
     else:
         report.add("memory", "ok", f"{what} <= {memory.human(capacity)} per GPU")

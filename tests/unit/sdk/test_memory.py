@@ -60,6 +60,18 @@ def test_lora_costs_frozen_weights_plus_small_training_state() -> None:
         trainable_params=P // 100,
     )
     assert 2 * P < lora.gpu_bytes < full.gpu_bytes / 4
+    qlora = memory.estimate(
+        P,
+        largest_layer_params=LAYER,
+        zero_stage=2,
+        gpus_per_node=1,
+        nodes=1,
+        trainable_params=P // 100,
+        frozen_bytes_per_param=0.5,
+    )
+    # The 4-bit base: 1.5 bytes less per frozen weight than the bf16 one.
+    assert lora.gpu_bytes - qlora.gpu_bytes == int(1.5 * (P - P // 100))
+    assert "0.5 B x frozen" in qlora.formula
 
 
 @pytest.mark.parametrize(
