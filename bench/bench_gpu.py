@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -143,6 +144,9 @@ def run_ftjobs(args: argparse.Namespace, name: str, spec: dict[str, Any]) -> dic
     launch(trainer_args(config), args.workdir / "logs" / name, nnodes=1, nproc=args.nproc)
     job = args.workdir / "out" / "t" / name
     summary = json.loads((job / "summary.json").read_text())
+    # The exported model and checkpoints (GBs per row at 1B) are not needed afterwards.
+    for bulky in (job / "model", job / "checkpoints", args.workdir / "logs" / name):
+        shutil.rmtree(bulky, ignore_errors=True)
     throughput = summary.get("throughput", {})
     return {
         "step_s": step_seconds(summary),
@@ -315,7 +319,8 @@ def bench(args: argparse.Namespace) -> None:
             },
         )
     if "stall" in wanted:
-        spec = ftjobs_spec(args, model, fixed, checkpointing={"everySteps": args.checkpoint_every})
+        every = {"everySteps": args.checkpoint_every, "keep": 1}  # ~15 GB each at 1B
+        spec = ftjobs_spec(args, model, fixed, checkpointing=every)
         stalled = row(
             args,
             f"ftjobs-checkpoint-every-{args.checkpoint_every}",

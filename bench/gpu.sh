@@ -9,8 +9,9 @@
 #   lora      LoRA on an 8B Llama shape built from config, with peak memory
 # and writes $WORKDIR/results.jsonl. See bench/bench_gpu.py and docs/benchmarks.md.
 #
-#   bash bench/gpu.sh                          # all rows (~12 min on one H200)
-#   ROWS=core,stall bash bench/gpu.sh          # the comparison and the stall (~4 min)
+#   bash bench/gpu.sh                          # all rows (estimate 12-15 min on one H200)
+#   ROWS=core,stall bash bench/gpu.sh          # the comparison and the stall (~4-5 min)
+#   ROWS=features,lora bash bench/gpu.sh       # the other half (the ftjobs row runs in both)
 #   SMOKE=1 bash bench/gpu.sh                  # every row on CPU with a tiny Llama (~5 min)
 #
 # On the offline GPU machine, with the wheels of ../shared/gpu/carry-wheels.sh in .whl/:
