@@ -408,6 +408,8 @@ class Recipe:
             self.step += 1
             failures.record_optimizer_step()
             if warm is None:
+                if self.device.type == "cuda":  # once: the timed steps start after this one
+                    torch.cuda.synchronize(self.device)
                 warm = (time.monotonic(), tokens)
                 self.timings["first_step_s"] = warm[0] - started
             samples = len(pending) * hp.micro_batch_size * self.world.size
