@@ -82,18 +82,28 @@ def unknown_fields(value: Any, schema: dict[str, Any] = SCHEMA, path: str = "") 
     return out
 
 
+# Errors after which the API server does not run the CEL rules (a wrong type or a value
+# outside an enum); after any other (a bound, a pattern, a missing field) it does.
+BLOCKING = ("type", "enum")
+
+
 def schema_errors(value: Any) -> list[tuple[str, str]]:
     """OpenAPI value validation errors as (path, message)."""
+    return [(path, message) for path, message, _ in _schema_errors(value)]
+
+
+def _schema_errors(value: Any) -> list[tuple[str, str, bool]]:
     out = []
     for error in Draft4Validator(SCHEMA).iter_errors(value):
         path = ""
         for part in error.absolute_path:
             path = join(path, part)
+        blocking = error.validator in BLOCKING
         if error.validator == "required":
             missing = [p for p in error.validator_value if p not in error.instance]
-            out += [(join(path, name), "Required value") for name in missing]
+            out += [(join(path, name), "Required value", False) for name in missing]
         else:
-            out.append((path, error.message))
+            out.append((path, error.message, blocking))
     return out
 
 
@@ -153,8 +163,8 @@ def server_errors(doc: dict[str, Any], old: dict[str, Any] | None = None) -> lis
     """Everything the API server would refuse in `doc` (as a create, or an update of `old`)."""
     stored = apply_defaults(prune_nulls(doc))
     errors = [(p, "unknown field") for p in unknown_fields(doc)]
-    errors += schema_errors(stored)
-    if not errors:
-        # CEL runs on a well-typed object; with type errors its results mean little.
+    schema = _schema_errors(stored)
+    errors += [(path, message) for path, message, _ in schema]
+    if not any(blocking for _, _, blocking in schema):
         errors += cel_errors(stored, apply_defaults(old) if old is not None else None)
     return errors

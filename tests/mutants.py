@@ -50,6 +50,12 @@ class Mutant:
     kind: str
     path: str  # the field the change is at (dotted camelCase, [i] for items)
     doc: dict[str, Any]
+    value: Any = None  # what the field was set to (None: removed, or set to null)
+
+    @property
+    def whole_float(self) -> bool:
+        """A whole-number float (2.0) in an integer field."""
+        return self.kind == "type" and isinstance(self.value, float) and self.value.is_integer()
 
 
 def examples() -> list[tuple[str, dict[str, Any]]]:
@@ -77,6 +83,8 @@ def mutants() -> list[Mutant]:
     candidates: dict[tuple[str, str, str], list[tuple[str, dict[str, Any], _Set]]] = {}
     for stem, doc in examples():
         for kind, path, setter in _changes(doc["spec"], SCHEMA["properties"]["spec"], "spec"):
+            if setter.parents and offline_paths(setter.base(doc)):
+                continue  # the example cannot take the section (`lora` on question-answering)
             candidates.setdefault((kind, path, setter.value_key), []).append((stem, doc, setter))
         candidates.setdefault(("unknown", UNKNOWN, "1"), []).append((stem, doc, _ROOT_UNKNOWN))
     out = []
@@ -85,7 +93,8 @@ def mutants() -> list[Mutant]:
         mutated = copy.deepcopy(doc)
         setter.apply(mutated)
         kind, path, _ = key
-        out.append(Mutant(f"{stem}:{kind}:{path}{setter.label}", kind, path, mutated))
+        label = f"{stem}:{kind}:{path}{setter.label}"
+        out.append(Mutant(label, kind, path, mutated, None if setter.delete else setter.value))
     return out
 
 
@@ -115,18 +124,29 @@ class _Set:
     def label(self) -> str:
         return "" if self.delete else f"={self.value_key}"
 
+    def base(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """A copy of `doc` with the absent sections created empty, the change not made."""
+        out = copy.deepcopy(doc)
+        self._parent(out)
+        return out
+
     def apply(self, doc: dict[str, Any]) -> None:
+        node = self._parent(doc)
+        last = self.steps[-1]
+        if self.delete:
+            del node[last]
+        else:
+            node[last] = copy.deepcopy(self.value)
+
+    def _parent(self, doc: dict[str, Any]) -> Any:
+        """The container the change goes into, creating absent sections on the way."""
         node: Any = doc if self.root else doc["spec"]
         made = dict(self.parents)
         for i, step in enumerate(self.steps[:-1]):
             if i in made and (isinstance(step, int) or step not in node):
                 node[step] = copy.deepcopy(made[i])
             node = node[step]
-        last = self.steps[-1]
-        if self.delete:
-            del node[last]
-        else:
-            node[last] = copy.deepcopy(self.value)
+        return node
 
 
 # An unknown field next to `spec` (a typo'd top-level key).
@@ -223,9 +243,9 @@ def _bad_values(schema: dict[str, Any], current: Any) -> Iterator[tuple[str, Any
         yield "type", "x"
         yield "type", {"a": "b"}
         item = _valid_item(schema["items"], current)
-        if "minItems" in schema:
+        if item is not None and "minItems" in schema:
             yield "bound", [item] * (schema["minItems"] - 1)
-        if "maxItems" in schema:
+        if item is not None and "maxItems" in schema:
             yield "bound", [item] * (schema["maxItems"] + 1)
         if schema["items"].get("type") == "string":
             # As many items as the list needs, so the item is the one thing wrong.
@@ -235,9 +255,10 @@ def _bad_values(schema: dict[str, Any], current: Any) -> Iterator[tuple[str, Any
 
 
 def _valid_item(schema: dict[str, Any], current: Any) -> Any:
+    """An item the list takes: the example's own, else a short string (None: no guess)."""
     if isinstance(current, list) and current:
         return current[0]
-    return {} if schema.get("type") == "object" else "x"
+    return "x" if schema.get("type") == "string" else None
 
 
 def _bad_strings(schema: dict[str, Any]) -> Iterator[tuple[str, Any]]:

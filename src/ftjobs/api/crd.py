@@ -11,6 +11,7 @@ else it does not understand, so a model change that the CRD cannot express fails
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from ftjobs.api import constants
@@ -100,6 +101,74 @@ def structural(node: dict[str, Any], defs: dict[str, Any], path: str = "") -> di
             out["required"] = list(node["required"])
     if "anyOf" in node and not out.get(INT_OR_STRING):
         raise SchemaError(f"{path or '<root>'}: anyOf is not structural")
+    if VALIDATIONS in out:
+        out[VALIDATIONS] = [guarded(rule, out) for rule in out[VALIDATIONS]]
+    return out
+
+
+# `self.a.b` in a rule, up to (not including) a method or macro: `self.a.b.all(...)`.
+_FIELD_REF = re.compile(r"\bself((?:\.[A-Za-z_]\w*\b(?!\())+)")
+
+
+def guarded(rule: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """A model's CEL rule, evaluated only when the fields it reads are present and valid.
+
+    A model validator runs only once its fields passed their own checks, but the API server
+    runs CEL rules next to the schema's bound checks (it skips them only after a type
+    error). Unguarded, `microBatchSize: 0` would also fail "modulus by zero evaluating
+    rule" and `validationRatio: 1` also the ratio-sum rule: more, and worse, errors than
+    `ftjobs validate` names. The guard keeps the two error lists equal.
+    """
+    terms: list[str] = []
+    for ref in _FIELD_REF.findall(rule["rule"]):
+        terms += _guard("self", ref.strip(".").split("."), node)
+    if not terms:
+        return rule
+    return {**rule, "rule": f"!({' && '.join(dict.fromkeys(terms))}) || ({rule['rule']})"}
+
+
+def _guard(expr: str, steps: list[str], schema: dict[str, Any]) -> list[str]:
+    """CEL terms, all true when the field at `expr.steps` is valid or optional and absent."""
+    if not steps:
+        return _checks(expr, schema)
+    prop = schema.get("properties", {}).get(steps[0])
+    if prop is None:
+        raise SchemaError(f"{expr}.{steps[0]}: a CEL rule reads a field the schema lacks")
+    child = f"{expr}.{steps[0]}"
+    inner = _guard(child, steps[1:], prop)
+    if steps[0] in schema.get("required", ()) or "default" in prop:
+        return [f"has({child})", *inner]
+    return [f"(!has({child}) || ({' && '.join(inner)}))"] if inner else []
+
+
+def _checks(expr: str, schema: dict[str, Any]) -> list[str]:
+    """The schema's bounds on the value at `expr`, as CEL."""
+    kind = schema.get("type")
+    out = []
+    if kind in ("integer", "number"):
+
+        def literal(v: float) -> str:
+            return repr(float(v)) if kind == "number" else str(int(v))
+
+        if "minimum" in schema:
+            op = ">" if schema.get("exclusiveMinimum") else ">="
+            out.append(f"{expr} {op} {literal(schema['minimum'])}")
+        if "maximum" in schema:
+            op = "<" if schema.get("exclusiveMaximum") else "<="
+            out.append(f"{expr} {op} {literal(schema['maximum'])}")
+    elif kind == "string":
+        if "minLength" in schema:
+            out.append(f"{expr}.size() >= {schema['minLength']}")
+        if "maxLength" in schema:
+            out.append(f"{expr}.size() <= {schema['maxLength']}")
+    elif kind == "array":
+        if "minItems" in schema:
+            out.append(f"{expr}.size() >= {schema['minItems']}")
+        if "maxItems" in schema:
+            out.append(f"{expr}.size() <= {schema['maxItems']}")
+        items = _checks("x", schema.get("items", {}))
+        if items:
+            out.append(f"{expr}.all(x, {' && '.join(items)})")
     return out
 
 

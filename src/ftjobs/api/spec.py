@@ -12,6 +12,8 @@ from pydantic import ConfigDict, Field, JsonValue, Strict, model_validator
 
 from ftjobs.api.performance import Performance
 from ftjobs.api.types import (
+    LABEL_KEY_PATTERN,
+    LABEL_VALUE_PATTERN,
     ApiModel,
     DataUri,
     DnsLabel,
@@ -371,18 +373,62 @@ class DeepSpeed(ApiModel):
         return self
 
 
+TOLERATION_KEY = "operator must be Exists when key is empty (a toleration of every taint)"
+TOLERATION_VALUE = "value must be empty when operator is Exists"
+TOLERATION_SECONDS = "tolerationSeconds needs effect NoExecute"
+
+
 class Toleration(ApiModel):
     """A Kubernetes toleration for the training pods."""
 
-    key: str | None = Field(default=None, max_length=316, description="Taint key.")
+    # Kubernetes' own rules for a pod's tolerations: without them the FineTuneJob is
+    # accepted and its Job refused, leaving the job stuck in Pending.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.operator == 'Exists' || (has(self.key) && self.key != '')",
+                    TOLERATION_KEY,
+                    ".operator",
+                ),
+                cel(
+                    "self.operator != 'Exists' || !has(self.value) || self.value == ''",
+                    TOLERATION_VALUE,
+                    ".value",
+                ),
+                cel(
+                    "!has(self.tolerationSeconds) || "
+                    "(has(self.effect) && self.effect == 'NoExecute')",
+                    TOLERATION_SECONDS,
+                    ".tolerationSeconds",
+                ),
+            ]
+        }
+    )
+
+    key: str | None = Field(
+        default=None, max_length=316, pattern=LABEL_KEY_PATTERN, description="Taint key."
+    )
     operator: Literal["Equal", "Exists"] = Field(default="Equal", description="Match operator.")
-    value: str | None = Field(default=None, max_length=63, description="Taint value.")
+    value: str | None = Field(
+        default=None, max_length=63, pattern=LABEL_VALUE_PATTERN, description="Taint value."
+    )
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None, description="Taint effect; all effects when unset."
     )
     toleration_seconds: int | None = Field(
         default=None, ge=0, description="How long a NoExecute taint is tolerated."
     )
+
+    @model_validator(mode="after")
+    def _rules(self) -> "Toleration":
+        if self.operator != "Exists" and not self.key:
+            raise RuleError("operator", TOLERATION_KEY)
+        if self.operator == "Exists" and self.value:
+            raise RuleError("value", TOLERATION_VALUE)
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise RuleError("tolerationSeconds", TOLERATION_SECONDS)
+        return self
 
 
 class Resources(ApiModel):
@@ -417,8 +463,8 @@ class Resources(ApiModel):
     image: ImageRef | None = Field(
         default=None, description="Trainer image; the controller's default when unset."
     )
-    node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
-        default_factory=dict, max_length=64, description="Node labels the pods must match."
+    node_selector: dict[str, Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]] = (
+        Field(default_factory=dict, max_length=64, description="Node labels the pods must match.")
     )
     tolerations: list[Toleration] = Field(
         default_factory=list, max_length=64, description="Tolerations for the pods."

@@ -96,6 +96,14 @@ JOB_NAME_INVALID = (
     "and ending with a letter or digit"
 )
 
+# Kubernetes label keys (an optional DNS-subdomain prefix and `/`, then a name) and values,
+# which taint keys/values and node selectors are.
+LABEL_KEY_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+
 S3_URI = r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^\s]*)?"
 FILE_URI = r"file:///[^\s]*"
 HF_NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
@@ -185,4 +193,6 @@ PATTERN_HINTS: dict[str, str] = {
     IMAGE_PATTERN: "must be an image reference like registry.example.com/org/trainer:1.0",
     r"^https?://[^\s/]+(/[^\s]*)?$": "must be an http:// or https:// URL",
     QUANTITY_PATTERN: "must be a Kubernetes quantity like 4, 500m, 16Gi or 1e3",
+    LABEL_KEY_PATTERN: "must be a label key like nvidia.com/gpu",
+    LABEL_VALUE_PATTERN: "must be a label value (letters, digits, '-', '_' and '.')",
 }
