@@ -159,14 +159,26 @@ class Api:
 class ControllerProcess:
     """`python -m ftjobs.controller` as a subprocess, its output in a log file."""
 
-    def __init__(self, kubeconfig: str, *args: str, name: str = "controller") -> None:
+    def __init__(
+        self,
+        kubeconfig: str,
+        *args: str,
+        name: str = "controller",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.args = list(args)
+        self.env = env or {}
         self.log_path = Path(tempfile.mkdtemp(prefix=f"ftjobs-{name}-")) / "controller.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ControllerProcess:
-        env = {**os.environ, "KUBECONFIG": self.kubeconfig, "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "KUBECONFIG": self.kubeconfig,
+            "PYTHONUNBUFFERED": "1",
+            **self.env,
+        }
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [

@@ -6,20 +6,32 @@ existing Job means a complete attempt), patch Jobs, delete, patch annotations, p
 events. If the controller dies half-way, the next reconcile sees what exists and
 finishes the work: creates adopt what exists, deletes accept NotFound, and the status
 records a transition only after its actions happened.
+
+`FTJOBS_TEST_PAUSE` is a test hook (tests/integration/test_controller_chaos.py): it stops
+this process at a named point of one attempt so a test can kill the leader exactly there.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ftjobs.api.constants import LABEL_ATTEMPT
 from ftjobs.controller.reconcile import Plan
 from ftjobs.k8s import Kube, KubeError
 
 log = logging.getLogger("ftjobs.controller")
 # Shared by all workers; a reconcile creates at most five objects at once.
 _POOL = ThreadPoolExecutor(16, thread_name_prefix="ftjobs-create")
+# Test hook, unset in production: "<point>:<namespace>/<name>:<attempt>[:<seconds>]".
+# Points: "before-job" (the attempt's ConfigMap, Service and RBAC exist, its Job not yet),
+# "before-status" (the Job exists, the status does not record it yet). The worker logs
+# "test hook: paused" and sleeps (default 300 s) so the chaos test can SIGKILL the leader
+# there; the other workers and the lease renewal go on, as they would in a slow API call.
+TEST_PAUSE_ENV = "FTJOBS_TEST_PAUSE"
 
 
 def execute(kube: Kube, ftj: dict[str, Any], plan: Plan) -> dict[str, Any] | None:
@@ -36,6 +48,8 @@ def execute(kube: Kube, ftj: dict[str, Any], plan: Plan) -> dict[str, Any] | Non
     if first:
         list(_POOL.map(lambda o: kube.create_or_adopt(o, owner_uid=uid), first))
     for obj in last:
+        if obj["kind"] == "Job":
+            _test_pause("before-job", ns, name, plan)
         kube.create_or_adopt(obj, owner_uid=uid)
     for obj in plan.create:
         log.info(
@@ -50,6 +64,7 @@ def execute(kube: Kube, ftj: dict[str, Any], plan: Plan) -> dict[str, Any] | Non
     if plan.annotations:
         updated = kube.patch_finetunejob_annotations(ns, name, plan.annotations)
     if plan.status:
+        _test_pause("before-status", ns, name, plan)
         updated = kube.patch_finetunejob_status(ns, name, plan.status)
     for ev in plan.events:
         try:
@@ -58,3 +73,19 @@ def execute(kube: Kube, ftj: dict[str, Any], plan: Plan) -> dict[str, Any] | Non
             # An event is informative; losing one must not fail the reconcile.
             log.warning("event not posted", extra={"ftj": f"{ns}/{name}", "error": str(exc)})
     return updated
+
+
+def _test_pause(point: str, ns: str, name: str, plan: Plan) -> None:
+    spec = os.environ.get(TEST_PAUSE_ENV)
+    if not spec:
+        return
+    want, target, attempt, *seconds = spec.split(":")
+    if want != point or target != f"{ns}/{name}":
+        return
+    if not any(
+        o["kind"] == "Job" and o["metadata"]["labels"].get(LABEL_ATTEMPT) == attempt
+        for o in plan.create
+    ):
+        return
+    log.warning("test hook: paused", extra={"ftj": target, "point": point, "attempt": int(attempt)})
+    threading.Event().wait(float(seconds[0]) if seconds else 300.0)
