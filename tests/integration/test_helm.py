@@ -3,14 +3,12 @@
 helm lint (values schema included), `helm template | kubectl apply --dry-run=server`,
 `helm install` (the Deployment and RBAC exist as rendered, its pods pass Pod Security
 "restricted"), the chart and manifests/base agree, the base applies with a server-side
-dry-run, and the controller runs with nothing but the chart's RBAC.
+dry-run. The controller under nothing but the chart's RBAC: test_chart_rbac.py.
 """
 
 from __future__ import annotations
 
 import subprocess
-import tempfile
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +19,8 @@ import yaml
 from kubernetes import client
 
 from ftjobs.controller.__main__ import parse_args
-from tests.e2e.harness import Api, ControllerProcess, ftj_manifest, install_crd, wait_for
-from tests.fixtures.controlplane import ensure_binaries, free_port
+from tests.e2e.harness import install_crd, wait_for
+from tests.fixtures.controlplane import ensure_binaries
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "ftjobs"
@@ -55,6 +53,21 @@ def template(helm: str, cluster: Any, release: str, namespace: str, *sets: str) 
     for s in sets:
         args += ["--set", s]
     return run(args, cluster)
+
+
+def helm_install(helm: str, cluster: Any, release: str, namespace: str, *sets: str) -> None:
+    args = [helm, "install", release, str(CHART), "--namespace", namespace, "--wait=false"]
+    for s in sets:
+        args += ["--set", s]
+    run([*args, "--kubeconfig", cluster.kubeconfig], cluster)
+
+
+def helm_uninstall(helm: str, cluster: Any, release: str, namespace: str) -> None:
+    subprocess.run(
+        [helm, "uninstall", release, "-n", namespace, "--kubeconfig", cluster.kubeconfig],
+        capture_output=True,
+        env=cluster.env(),
+    )
 
 
 def docs(text: str) -> list[dict[str, Any]]:
@@ -300,30 +313,11 @@ def release(helm: str, cluster: Any, namespace: str) -> Iterator[tuple[str, str]
         check=True,
     )
     name = f"ftjobs-{namespace[-8:]}"
-    run(
-        [
-            helm,
-            "install",
-            name,
-            str(CHART),
-            "--namespace",
-            namespace,
-            "--kubeconfig",
-            cluster.kubeconfig,
-            "--set",
-            f"watchNamespaces={{{namespace}}}",
-            "--wait=false",
-        ],
-        cluster,
-    )
+    helm_install(helm, cluster, name, namespace, f"watchNamespaces={{{namespace}}}")
     try:
         yield name, namespace
     finally:
-        subprocess.run(
-            [helm, "uninstall", name, "--namespace", namespace, "--kubeconfig", cluster.kubeconfig],
-            capture_output=True,
-            env=cluster.env(),
-        )
+        helm_uninstall(helm, cluster, name, namespace)
 
 
 def test_helm_install_creates_deployment_and_rbac_as_rendered(
@@ -447,62 +441,3 @@ def test_helm_upgrade_applies_crd_changes_by_the_documented_step(
     dep = client.AppsV1Api(k8s_api).read_namespaced_deployment(name, namespace)
     assert "--workers=3" in dep.spec.template.spec.containers[0].args
     assert f"--namespace={namespace}" in dep.spec.template.spec.containers[0].args
-
-
-def test_controller_runs_with_only_the_charts_rbac(
-    helm: str, cluster: Any, release: tuple[str, str]
-) -> None:
-    """The controller, authenticated as the chart's ServiceAccount, drives a job from
-    creation to Succeeded: the least-privilege rules are enough; and the chart's probes
-    hit paths the controller answers."""
-    name, namespace = release
-    rendered = template(helm, cluster, name, namespace, f"watchNamespaces={{{namespace}}}")
-    container = controller_container(docs(rendered))
-    health_port = free_port()
-    install_crd(cluster)
-    token = kubectl_ok(cluster, "create", "token", name, "-n", namespace, "--duration=1h").strip()
-    admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    server = admin["clusters"][0]["cluster"]
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": server}],
-        "users": [{"name": "sa", "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "sa"}}],
-        "current-context": "sa",
-    }
-    path = Path(tempfile.mkdtemp()) / "sa.kubeconfig"
-    path.write_text(yaml.safe_dump(kubeconfig))
-    proc = ControllerProcess(
-        str(path),
-        "--namespace",
-        namespace,
-        "--lease-namespace",
-        namespace,
-        "--lease-name",
-        name,
-        "--lease-duration",
-        "4",
-        "--lease-renew",
-        "1",
-        "--health-port",
-        str(health_port),
-        name="chart-rbac",
-    ).start()
-    try:
-        wait_for("the controller to lead", lambda: '"leading"' in proc.logs(), 60)
-        api = Api(cluster.kubeconfig)
-        api.create_ftj(ftj_manifest("rbac-ok", namespace))
-        api.wait_phase(namespace, "rbac-ok", "Running", timeout=60)
-        for pod in api.running_pods(namespace, "rbac-ok", 1, 1):
-            cluster.pod_exit(pod["metadata"]["name"], namespace, 0)
-        api.wait_phase(namespace, "rbac-ok", "Succeeded", timeout=60)
-        assert "forbidden" not in proc.logs().lower(), proc.logs()[-3000:]
-        for probe in ("livenessProbe", "readinessProbe"):
-            get = container[probe]["httpGet"]
-            assert get["port"] == "health"
-            url = f"http://127.0.0.1:{health_port}{get['path']}"
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                assert resp.status == 200, (probe, url)
-    finally:
-        proc.stop()
