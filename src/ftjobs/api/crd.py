@@ -161,6 +161,8 @@ def _checks(expr: str, schema: dict[str, Any]) -> list[str]:
             out.append(f"{expr}.size() >= {schema['minLength']}")
         if "maxLength" in schema:
             out.append(f"{expr}.size() <= {schema['maxLength']}")
+        if "pattern" in schema and "'" not in schema["pattern"]:
+            out.append(f"{expr}.matches(r'{schema['pattern']}')")
     elif kind == "array":
         if "minItems" in schema:
             out.append(f"{expr}.size() >= {schema['minItems']}")
