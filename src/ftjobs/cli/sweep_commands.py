@@ -122,7 +122,7 @@ def comparison_table(comp: Comparison, title: str = "") -> Table:
     table = Table(title=title or None, caption=f"★ best {comp.metric} ({arrow})")
     for column in ("", "run", "phase", comp.metric, "base", "final loss", "steps", "wall"):
         numeric = column in (comp.metric, "base", "final loss", "steps", "wall")
-        table.add_column(column, justify="right" if numeric else "left")
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
     for path in comp.differing:
         table.add_column(path, overflow="fold")
     for i, run in enumerate(comp.runs):
