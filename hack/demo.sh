@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The quickstart (`make demo`, after `make setup`): fine-tune all-MiniLM-L6-v2 on tweet
 # sentiment with `ftjobs run` on CPU and local storage, then check the held-out accuracy.
-# Fails when the fine-tuned model scores below FTJOBS_DEMO_MIN_ACCURACY (0.75).
+# Fails when the fine-tuned model scores below FTJOBS_DEMO_MIN_ACCURACY (0.85).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${FTJOBS_VENV:-$HOME/.cache/ftjobs/venv}
 PY=$VENV/bin/python
 DEMO=${FTJOBS_DEMO_DIR:-$HOME/.cache/ftjobs/demo}
 OUT=${FTJOBS_DEMO_OUTPUT:-$DEMO/output}
-MIN=${FTJOBS_DEMO_MIN_ACCURACY:-0.75}
+MIN=${FTJOBS_DEMO_MIN_ACCURACY:-0.85}
 export FTJOBS_DEMO_DIR=$DEMO DS_ACCELERATOR=cpu HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 "$PY" hack/prepare_demo.py sentiment
