@@ -115,6 +115,7 @@ def test_children_with_owner_references_then_running_then_succeeded(
     for api_version, kind, obj_name in [
         ("v1", "ConfigMap", f"{name}-1"),
         ("v1", "Service", f"{name}-1"),
+        ("networking.k8s.io/v1", "NetworkPolicy", f"{name}-1"),
         ("batch/v1", "Job", f"{name}-1"),
         ("v1", "ServiceAccount", f"{name}-trainer"),
         ("rbac.authorization.k8s.io/v1", "Role", f"{name}-trainer"),

@@ -729,6 +729,7 @@ def _attempt_refs(name: str, attempt: int) -> list[ObjectRef]:
     return [
         ObjectRef("v1", "ConfigMap", names.config_map),
         ObjectRef("v1", "Service", names.service),
+        ObjectRef("networking.k8s.io/v1", "NetworkPolicy", names.network_policy),
         ObjectRef("batch/v1", "Job", names.job),
     ]
 

@@ -45,6 +45,7 @@ RESOURCES: dict[tuple[str, str], str] = {
     ("v1", "Namespace"): "namespaces",
     ("v1", "Node"): "nodes",
     ("batch/v1", "Job"): "jobs",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
     ("rbac.authorization.k8s.io/v1", "Role"): "roles",
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rolebindings",
     ("coordination.k8s.io/v1", "Lease"): "leases",

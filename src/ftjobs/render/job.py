@@ -23,6 +23,7 @@ from ftjobs.render import (
     volumes,
 )
 from ftjobs.render.meta import ChildNames, child_names, object_meta, selector_labels
+from ftjobs.render.network import network_policy
 from ftjobs.render.settings import RenderSettings
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
@@ -203,7 +204,7 @@ def render_attempt(
     resume: bool,
     settings: RenderSettings = RenderSettings(),
 ) -> list[dict[str, Any]]:
-    """ConfigMap, headless Service and Indexed Job of attempt `attempt` (1-based)."""
+    """ConfigMap, headless Service, NetworkPolicy and Indexed Job of attempt `attempt`."""
     spec = job.spec
     names = child_names(name, attempt)
 
@@ -226,6 +227,7 @@ def render_attempt(
     return [
         config.config_map(meta(names.config_map), resolved),
         _service(meta(names.service), name=name, attempt=attempt),
+        network_policy(meta(names.network_policy), name=name, attempt=attempt),
         _job(
             meta(names.job, queue),
             spec,

@@ -35,6 +35,7 @@ class ChildNames:
     job: str
     service: str
     config_map: str
+    network_policy: str
     service_account: str
     role: str
     role_binding: str
@@ -60,6 +61,7 @@ def child_names(name: str, attempt: int) -> ChildNames:
         job=per_attempt,
         service=per_attempt,
         config_map=per_attempt,
+        network_policy=per_attempt,
         service_account=per_job,
         role=per_job,
         role_binding=per_job,

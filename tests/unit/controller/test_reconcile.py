@@ -444,6 +444,7 @@ def test_ttl_deletes_children_once_and_never_outputs() -> None:
     assert {
         ("ConfigMap", names.config_map),
         ("Service", names.service),
+        ("NetworkPolicy", names.network_policy),
         ("Job", names.job),
         ("ServiceAccount", names.service_account),
         ("Role", names.role),

@@ -40,6 +40,7 @@ def test_rendered_objects_use_the_child_names() -> None:
         "RoleBinding": names.role_binding,
         "ConfigMap": names.config_map,
         "Service": names.service,
+        "NetworkPolicy": names.network_policy,
         "Job": names.job,
     }
     assert all(len(n) <= 63 for n in got.values())
@@ -91,7 +92,7 @@ def test_labels_on_every_object_and_attempt_only_on_attempt_objects() -> None:
     }
     for kind in ("ServiceAccount", "Role", "RoleBinding"):
         assert objects[kind]["metadata"]["labels"] == common
-    for kind in ("ConfigMap", "Service", "Job"):
+    for kind in ("ConfigMap", "Service", "NetworkPolicy", "Job"):
         assert objects[kind]["metadata"]["labels"] == {**common, c.LABEL_ATTEMPT: "4"}
     pod_labels = objects["Job"]["spec"]["template"]["metadata"]["labels"]
     assert pod_labels == {**common, c.LABEL_ATTEMPT: "4"}
@@ -113,7 +114,7 @@ def test_render_job_is_rbac_then_attempt_in_creation_order() -> None:
     rbac = render_rbac(job, **kw)
     attempt = render_attempt(job, attempt=2, resume=True, **kw)
     assert [o["kind"] for o in rbac] == ["ServiceAccount", "Role", "RoleBinding"]
-    assert [o["kind"] for o in attempt] == ["ConfigMap", "Service", "Job"]
+    assert [o["kind"] for o in attempt] == ["ConfigMap", "Service", "NetworkPolicy", "Job"]
     assert render(job, attempt=2, resume=True) == rbac + attempt
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from ftjobs.render import RenderSettings
 from tests.builders import make_job
-from tests.unit.render.helpers import container, pod_spec, render
+from tests.unit.render.helpers import by_kind, container, pod_spec, render
 
 ALLOWED_VOLUMES = {
     "configMap",
@@ -107,3 +107,17 @@ def test_non_root_fixed_uid_and_read_only_root() -> None:
 
 def test_no_service_links_in_the_environment() -> None:
     assert pod_spec(render(make_job("llm")))["enableServiceLinks"] is False
+
+
+def test_only_pods_of_the_same_attempt_reach_an_attempts_pods() -> None:
+    objects = by_kind(render(make_job("llm").build(), attempt=3))
+    policy = objects["NetworkPolicy"]
+    pods = objects["Job"]["spec"]["template"]["metadata"]["labels"]
+    same = {"ftjobs.dev/job": "llm", "ftjobs.dev/attempt": "3"}
+    # The policy selects exactly this attempt's pods and admits only them, on any port.
+    assert policy["spec"]["podSelector"] == {"matchLabels": same}
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {"matchLabels": same}}]}]
+    assert same.items() <= pods.items()
+    other_attempt = by_kind(render(make_job("llm").build(), attempt=4))["NetworkPolicy"]
+    assert other_attempt["spec"]["podSelector"] != policy["spec"]["podSelector"]
