@@ -118,7 +118,8 @@ bah() { buildah "${STORE[@]}" "$@"; }
 # RUN steps reach PyPI through this machine's network: give them its CA bundle (it holds
 # the CA of a TLS-inspecting proxy where there is one).
 CA_BUNDLE=${FTJOBS_IMAGES_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
-RUN_OPTS=(--layers --isolation chroot --network host)
+# --force-rm: a failed step leaves no working container (GBs after a half torch install).
+RUN_OPTS=(--layers --force-rm --isolation chroot --network host)
 [[ -f $CA_BUNDLE ]] && RUN_OPTS+=(--volume "$CA_BUNDLE:/etc/ssl/certs/ca-certificates.crt:ro")
 image_id() { bah inspect --type image --format '{{.FromImageID}}' "$1" 2>/dev/null || true; }
 
