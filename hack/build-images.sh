@@ -16,7 +16,7 @@
 #   archives  $FTJOBS_CACHE/images/out/<key>/{trainer,controller}.tar: docker-archive,
 #             uncompressed, RepoTags = the ref.  `ctr -n k8s.io images import <archive>`,
 #             `podman load -i <archive>` and `docker load -i <archive>` read them.
-#             Only the newest key's archives are kept.
+#             The two newest keys' archives are kept.
 #
 # How (no registry is reachable here; Debian's mirror and PyPI are):
 #   1. rootfs   mmdebstrap: Debian bookworm minbase + python3, pip, venv (Debian packages)
@@ -202,9 +202,12 @@ else
     log "$target: $(du -h "$out/$target.tar" | cut -f1) archive"
   done
   touch "$out/done"
-  # Keep only this key: each trainer archive is several GB.
-  for old in "$IMG"/out/*; do
-    [[ $old == "$out" || ! -d $old ]] && continue
+  # Keep this key and the one built before it (each trainer archive is several GB): two
+  # checkouts sharing the cache (a worktree and main) do not delete each other's archives
+  # while the other is importing them.
+  for old in $(ls -1td "$IMG"/out/*/ | tail -n +3); do
+    old=${old%/}
+    [[ $old == "$out" ]] && continue
     ok=$(basename "$old")
     log "pruning images of older inputs $ok"
     bah rmi "localhost/ftjobs/trainer:$VERSION-$ok" "localhost/ftjobs/controller:$VERSION-$ok" >/dev/null 2>&1 || true
