@@ -11,7 +11,8 @@ for the three loops, the same DeepSpeed config: the one the trainer resolved):
             checkpointing on, prefetch off, fused AdamW off, torch.compile on, eager
             attention, flash_attention_2 (when flash-attn is installed), and packing on/off
             on variable-length rows (tokens/s counts real tokens, no padding).
-  lora      LoRA (r=16) on an 8B Llama shape (Llama-3-8B's) with peak memory.
+  lora      LoRA (r=16) on an 8B Llama shape (Llama-3-8B's) with peak memory, and the
+            same over 4-bit NF4 base weights (QLoRA) when bitsandbytes is installed.
 
 Times exclude each run's first optimizer step (allocator/cuBLAS warm-up, compilation).
 MFU = tokens/s x FLOPs per token / (peak x GPUs), FLOPs per token = 6 N (4 N for LoRA: no
@@ -385,6 +386,14 @@ def bench(args: argparse.Namespace) -> None:
             dims=big_dims,
             lora=True,
         )
+        # QLoRA: the same adapter over 4-bit NF4 base weights (needs bitsandbytes and CUDA).
+        if cuda and importlib.util.find_spec("bitsandbytes") is not None:
+            spec["performance"] = {"quantization": "nf4"}
+            run = run_ftjobs(args, "qlora", spec)
+            row(args, "qlora-8b", run, params=big_params, dims=big_dims, lora=True)
+        else:
+            why = "bitsandbytes not installed" if cuda else "CPU"
+            emit(args, {"bench": "gpu", "row": "qlora-8b", "skipped": why})
     print_table(args)
 
 

@@ -6,7 +6,8 @@
 #             on the same model, data and DeepSpeed config (the one the trainer resolved)
 #   stall     the trainer with a background checkpoint every CHECKPOINT_EVERY steps vs none
 #   features  each spec.performance switch flipped (tokens/s and peak memory)
-#   lora      LoRA on an 8B Llama shape built from config, with peak memory
+#   lora      LoRA on an 8B Llama shape built from config, with peak memory (and QLoRA
+#             where bitsandbytes is installed)
 # and writes $WORKDIR/results.jsonl. See bench/bench_gpu.py and docs/benchmarks.md.
 #
 #   bash bench/gpu.sh                          # all rows (estimate 12-15 min on one H200)
