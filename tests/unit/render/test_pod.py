@@ -201,3 +201,19 @@ def test_hub_env_endpoint_and_token_by_reference_only() -> None:
     offline = env(render(job.train("s3://data/train.jsonl")))
     assert offline["HF_HUB_OFFLINE"]["value"] == "1"
     assert "HF_TOKEN" not in offline and "HF_ENDPOINT" not in offline
+
+
+def test_mlflow_credentials_come_only_from_secret_key_refs() -> None:
+    tracking = {"trackingUri": "https://mlflow.example.com", "credentialsSecret": "ml-creds"}
+    objects = render(make_job("llm").spec("tracking", {"mlflow": tracking}))
+    variables = env(objects)
+    for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        assert variables[key] == {
+            "name": key,
+            "valueFrom": {"secretKeyRef": {"name": "ml-creds", "key": key, "optional": True}},
+        }
+    assert "envFrom" not in str(objects)
+    # Without a Secret (a server without auth) no MLflow variable is rendered.
+    tracking.pop("credentialsSecret")
+    plain = env(render(make_job("llm").spec("tracking", {"mlflow": tracking})))
+    assert not {k for k in plain if k.startswith("MLFLOW_")}
