@@ -97,6 +97,7 @@ def path_prune(api: Api, cluster: Any, ns: str, name: str) -> None:
         90,
     )
     assert api.kube.get_or_none("v1", "Service", ns, f"{name}-1") is None
+    assert api.kube.get_or_none("networking.k8s.io/v1", "NetworkPolicy", ns, f"{name}-1") is None
     _succeed(api, cluster, ns, name, attempt=3)
 
 

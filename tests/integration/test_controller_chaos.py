@@ -144,6 +144,7 @@ ROUNDS = int(os.environ.get("FTJOBS_CHAOS_ROUNDS", str(len(AIMS))))
 CHILD_KINDS = (
     ("v1", "ConfigMap"),
     ("v1", "Service"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
     ("v1", "ServiceAccount"),
     ("rbac.authorization.k8s.io/v1", "Role"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),
