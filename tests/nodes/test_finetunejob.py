@@ -37,8 +37,10 @@ def upload_dir(s3: Any, local: Path, bucket: str, prefix: str) -> None:
 
 
 def helm_install_controller(
-    cluster: ControlPlane, images: ProjectImages, namespace: str, s3_endpoint: str
+    cluster: ControlPlane, images: ProjectImages, namespace: str, s3_endpoint: str, release: str
 ) -> None:
+    """The chart into ``namespace`` as ``release`` (its ClusterRoles carry the release
+    name: one release name per test, or the second install finds the first's)."""
     repo, _, tag = images.controller.rpartition(":")
     values = {
         "image": {"repository": repo, "tag": tag, "pullPolicy": "IfNotPresent"},
@@ -52,7 +54,7 @@ def helm_install_controller(
     }
     helm = str(ensure_binaries(("helm",))["helm"])
     r = subprocess.run(
-        [helm, "install", "ftjobs", str(CHART), "-n", namespace, "-f", "-", "--wait",
+        [helm, "install", release, str(CHART), "-n", namespace, "-f", "-", "--wait",
          "--timeout", "5m"],
         input=json.dumps(values), capture_output=True, text=True, env=cluster.env(),
     )  # fmt: skip
@@ -109,7 +111,7 @@ def submit(
         f"--from-literal=AWS_SECRET_ACCESS_KEY={s3_server.secret_key}",
         check=True,
     )  # fmt: skip
-    helm_install_controller(cluster, images, namespace, s3_endpoint)
+    helm_install_controller(cluster, images, namespace, s3_endpoint, f"ftjobs-{name}")
     api.create_ftj(
         ftj_manifest(
             name,
