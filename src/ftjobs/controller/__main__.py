@@ -102,7 +102,7 @@ async def run(args: argparse.Namespace) -> int:
         # kopf logs in through the kubernetes client, which reads $KUBECONFIG.
         os.environ["KUBECONFIG"] = args.kubeconfig
     kube = Kube.connect(args.kubeconfig)
-    kube.on_request = lambda verb: metrics.API_REQUESTS.labels(verb).inc()
+    kube.on_request = lambda verb, resource: metrics.API_REQUESTS.labels(verb, resource).inc()
     metrics.serve(args.metrics_port)
     health = Health()
     health.serve(args.health_port)

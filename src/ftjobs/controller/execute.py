@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,8 +35,16 @@ _POOL = ThreadPoolExecutor(16, thread_name_prefix="ftjobs-create")
 TEST_PAUSE_ENV = "FTJOBS_TEST_PAUSE"
 
 
-def execute(kube: Kube, ftj: dict[str, Any], plan: Plan) -> dict[str, Any] | None:
-    """Apply `plan` for the stored FineTuneJob `ftj`; returns the patched object, if any."""
+def execute(
+    kube: Kube,
+    ftj: dict[str, Any],
+    plan: Plan,
+    on_create: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any] | None:
+    """Apply `plan` for the stored FineTuneJob `ftj`; returns the patched object, if any.
+
+    `on_create` sees each child just before it is created (the controller remembers its
+    Job, so the watch event of our own create does not cost another reconcile)."""
     meta = ftj["metadata"]
     ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
     # What the Job's pods need (ConfigMap, Service, RBAC) is created concurrently, the Job
@@ -45,6 +54,9 @@ def execute(kube: Kube, ftj: dict[str, Any], plan: Plan) -> dict[str, Any] | Non
     first = [o for o in plan.create if o["kind"] not in ("Job", "RoleBinding")]
     last = [o for o in plan.create if o["kind"] == "RoleBinding"]
     last += [o for o in plan.create if o["kind"] == "Job"]
+    if on_create is not None:
+        for obj in plan.create:
+            on_create(obj)
     if first:
         list(_POOL.map(lambda o: kube.create_or_adopt(o, owner_uid=uid), first))
     for obj in last:

@@ -7,7 +7,7 @@ the FineTuneJob and its Jobs afresh, computes the pure plan and executes it. The
 status aggregates its pods (active/ready/failed), so Job events cover pod transitions
 but one: a pod stuck before starting (a missing Secret, an image that cannot be pulled,
 no node that fits) changes nothing in its Job. Pod events of the `ftjobs.dev/job`
-label therefore enqueue the owner when what `observe.pod_waiting` reads changes. A
+label therefore enqueue the owner when what `observe.pod_waiting` reports changes. A
 periodic resync re-enqueues every known key.
 
 Only `on.event` handlers are used: they keep no state on the object, so kopf writes
@@ -36,7 +36,7 @@ from ftjobs.api.job import FineTuneJob
 from ftjobs.api.status import FineTuneJobStatus
 from ftjobs.controller import metrics
 from ftjobs.controller.execute import execute
-from ftjobs.controller.observe import observe
+from ftjobs.controller.observe import observe, pod_waiting
 from ftjobs.controller.queue import WorkQueue
 from ftjobs.controller.reconcile import Plan, reconcile, reconcile_invalid
 from ftjobs.k8s import Kube, PermanentError, RetriableError
@@ -63,12 +63,29 @@ class Controller:
     seen: dict[tuple[str, Key], tuple[Any, ...]] = field(default_factory=dict)
 
     def enqueue_if_changed(
-        self, ref: tuple[str, Key], signature: tuple[Any, ...], key: Key
+        self,
+        ref: tuple[str, Key],
+        signature: tuple[Any, ...],
+        key: Key,
+        unseen: tuple[Any, ...] | None = None,
     ) -> None:
-        if self.seen.get(ref) == signature:
+        """Enqueue `key` when `signature` differs from the last one seen for `ref` (or from
+        `unseen` for an object not seen before)."""
+        if self.seen.get(ref, unseen) == signature:
+            self.seen[ref] = signature
             return
         self.seen[ref] = signature
         self.queue.add(key)
+
+    def remember_creating(self, obj: dict[str, Any]) -> None:
+        """A child Job we are about to create is known as it will be stored: the watch
+        event of our own create then changes nothing and costs no reconcile (the reconcile
+        creating it plans from that state already). Remembered before the create: under
+        load the watch event often arrives before the create call returns."""
+        if obj.get("kind") == "Job":
+            meta = obj.get("metadata", {})
+            ref = ("job", (meta.get("namespace", ""), meta.get("name", "")))
+            self.seen.setdefault(ref, job_signature(obj))
 
     # --- one reconcile (runs in a worker thread: the adapter is synchronous) -------------
 
@@ -87,7 +104,7 @@ class Controller:
         else:
             plan = reconcile(job, observe(self.kube, ns, name), now, self.settings)
         if not plan.empty:
-            execute(self.kube, obj, plan)
+            execute(self.kube, obj, plan, on_create=self.remember_creating)
             _count(plan)
         phase = (plan.status or {}).get("phase") or (obj.get("status") or {}).get("phase")
         self.phases.set(key, phase)
@@ -194,10 +211,11 @@ def job_signature(body: Any) -> tuple[Any, ...]:
     meta = body.get("metadata", {})
     status = body.get("status") or {}
     conditions = tuple((c.get("type"), c.get("status")) for c in status.get("conditions") or [])
+    # No uid: a Job's DELETED event forgets its signature, and the signature of a Job we
+    # are about to create is remembered before the server gives it one.
     return (
-        meta.get("uid"),
         meta.get("deletionTimestamp"),
-        (body.get("spec") or {}).get("suspend"),
+        bool((body.get("spec") or {}).get("suspend")),
         status.get("active"),
         status.get("ready"),
         status.get("succeeded"),
@@ -206,21 +224,16 @@ def job_signature(body: Any) -> tuple[Any, ...]:
     )
 
 
+# A pod not seen before counts as not stuck: its creation, scheduling and start are news
+# its Job's status carries (active, ready), not the pod's.
+POD_NOT_STUCK: tuple[Any, ...] = (None, None)
+
+
 def pod_signature(body: Any) -> tuple[Any, ...]:
-    """The parts of a trainer pod that `observe.pod_waiting` reads."""
-    meta = body.get("metadata", {})
-    status = body.get("status") or {}
-    containers = [
-        *(status.get("initContainerStatuses") or []),
-        *(status.get("containerStatuses") or []),
-    ]
-    waiting = tuple(((c.get("state") or {}).get("waiting") or {}).get("reason") for c in containers)
-    scheduled = tuple(
-        (c.get("status"), c.get("reason"))
-        for c in status.get("conditions") or []
-        if c.get("type") == "PodScheduled"
-    )
-    return (meta.get("uid"), meta.get("deletionTimestamp"), status.get("phase"), waiting, scheduled)
+    """What `observe.pod_waiting` reports for a trainer pod: why it is stuck, or nothing.
+    A pod going through its normal start changes nothing here."""
+    waiting = pod_waiting(body)
+    return (waiting.reason, waiting.message) if waiting else POD_NOT_STUCK
 
 
 def _child_event(
@@ -242,7 +255,8 @@ def _child_event(
         if kind == "job":
             memo.queue.add(key)
         return
-    memo.enqueue_if_changed((kind, (namespace or "", name)), signature(body), key)
+    unseen = POD_NOT_STUCK if kind == "pod" else None
+    memo.enqueue_if_changed((kind, (namespace or "", name)), signature(body), key, unseen)
 
 
 def _owner_key(namespace: str | None, labels: Mapping[str, str]) -> Key | None:

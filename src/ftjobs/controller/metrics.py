@@ -19,7 +19,11 @@ RECONCILE_SECONDS = Histogram(
 RECONCILES = Counter("ftjobs_reconciles_total", "Reconciles, by result", ["result"])
 RESTARTS = Counter("ftjobs_restarts_total", "Retriable failures that started a new attempt")
 TRANSITIONS = Counter("ftjobs_transitions_total", "Phase transitions, by new phase", ["phase"])
-API_REQUESTS = Counter("ftjobs_api_requests_total", "Kubernetes API requests", ["verb"])
+API_REQUESTS = Counter(
+    "ftjobs_api_requests_total",
+    "Kubernetes API requests, by verb and resource",
+    ["verb", "resource"],
+)
 API_ERRORS = Counter(
     "ftjobs_api_errors_total", "Kubernetes API errors, by class and reason", ["kind", "reason"]
 )

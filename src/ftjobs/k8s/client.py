@@ -74,6 +74,19 @@ def resource_path(
     return path
 
 
+def resource_of(path: str) -> str:
+    """The resource (plural, with its subresource) a request path names: what
+    `resource_path` built, read back for metrics."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    # /api/v1/... or /apis/<group>/<version>/...
+    rest = parts[2:] if parts[:1] == ["api"] else parts[3:]
+    if rest[:1] == ["namespaces"] and len(rest) > 2:
+        rest = rest[2:]
+    if len(rest) >= 3:
+        return f"{rest[0]}/{rest[2]}"
+    return rest[0] if rest else ""
+
+
 def load_client(kubeconfig: str | None = None) -> client.ApiClient:
     """An ApiClient from `kubeconfig`, $KUBECONFIG, ~/.kube/config or the pod's account."""
     cfg = client.Configuration()
@@ -101,8 +114,9 @@ class Kube:
         self.timeout = timeout
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
-        # Called with the HTTP verb before each request (the controller's metrics).
-        self.on_request: Callable[[str], None] | None = None
+        # Called with the HTTP verb and the resource (e.g. "jobs", "finetunejobs/status")
+        # before each request (the controller's metrics, the benchmark's profile).
+        self.on_request: Callable[[str, str], None] | None = None
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None) -> Kube:
@@ -123,7 +137,7 @@ class Kube:
         with self._lock:
             self.requests[method] += 1
         if self.on_request is not None:
-            self.on_request(method)
+            self.on_request(method, resource_of(path))
         try:
             req = self.api.param_serialize(
                 method,
@@ -296,4 +310,4 @@ class Kube:
 
 
 # The package (ftjobs.k8s) is the facade: it re-exports these with the errors.
-__all__ = ["RESOURCES", "Kube", "load_client", "resource_path"]
+__all__ = ["RESOURCES", "Kube", "load_client", "resource_of", "resource_path"]
