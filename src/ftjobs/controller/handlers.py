@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,10 @@ class Controller:
     # Last relevant state seen per watched object: events that change nothing the plan
     # reads (our own status patches, the trainer's progress, Job bookkeeping) are dropped.
     seen: dict[tuple[str, Key], tuple[Any, ...]] = field(default_factory=dict)
+    # The newest stored FineTuneJob per key, from its watch and from our own writes'
+    # responses: a reconcile reads it instead of GETting the object (see `latest`).
+    bodies: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    bodies_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def enqueue_if_changed(
         self,
@@ -89,9 +94,32 @@ class Controller:
 
     # --- one reconcile (runs in a worker thread: the adapter is synchronous) -------------
 
+    def remember_body(self, key: Key, body: dict[str, Any]) -> None:
+        """Keep `body` as the newest known FineTuneJob `key` unless what is kept is newer:
+        our own write's response may arrive before the watch events that precede it.
+        Only for a FineTuneJob the watch knows: a reconcile still running when its object
+        was deleted must not leave the deleted object behind to be reconciled again."""
+        with self.bodies_lock:  # the watch (event loop) and workers (threads) both write
+            if key not in self.known:
+                return
+            kept = self.bodies.get(key)
+            if kept is not None and _version(kept) > _version(body):
+                return
+            self.bodies[key] = body
+
+    def latest(self, key: Key) -> dict[str, Any] | None:
+        """The FineTuneJob to reconcile: the newest body known (at least as new as our own
+        last write and as the watch event that enqueued the key), or a GET when none is."""
+        obj = self.bodies.get(key)
+        if obj is None:
+            obj = self.kube.get_finetunejob(*key)
+            if obj is not None:
+                self.remember_body(key, obj)
+        return obj
+
     def reconcile_key(self, key: Key) -> float | None:
         ns, name = key
-        obj = self.kube.get_finetunejob(ns, name)
+        obj = self.latest(key)
         if obj is None:
             self.phases.set(key, None)
             return None
@@ -104,7 +132,9 @@ class Controller:
         else:
             plan = reconcile(job, observe(self.kube, ns, name), now, self.settings)
         if not plan.empty:
-            execute(self.kube, obj, plan, on_create=self.remember_creating)
+            updated = execute(self.kube, obj, plan, on_create=self.remember_creating)
+            if updated is not None:
+                self.remember_body(key, updated)
             _count(plan)
         phase = (plan.status or {}).get("phase") or (obj.get("status") or {}).get("phase")
         self.phases.set(key, phase)
@@ -156,6 +186,8 @@ class Controller:
         while True:
             await asyncio.sleep(self.resync_seconds)
             for key in list(self.known):
+                # The resync is the safety net for missed watch events: read afresh.
+                self.bodies.pop(key, None)
                 self.queue.add(key)
 
     def start(self) -> None:
@@ -172,6 +204,15 @@ class Controller:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def _version(body: dict[str, Any]) -> int:
+    """A stored object's resourceVersion as a number (etcd's revision; -1 if it is not
+    one, so that any body replaces it)."""
+    try:
+        return int(body.get("metadata", {}).get("resourceVersion", ""))
+    except ValueError:
+        return -1
 
 
 def _invalid_plan(obj: dict[str, Any], exc: ValidationError, now: datetime) -> Plan:
@@ -325,12 +366,15 @@ def make_registry() -> kopf.OperatorRegistry:
             return
         key = (namespace, name)
         if event.get("type") == "DELETED":
-            memo.known.discard(key)
+            with memo.bodies_lock:
+                memo.known.discard(key)
+                memo.bodies.pop(key, None)
             memo.queue.forget(key)
             memo.phases.set(key, None)
             memo.seen.pop(("ftj", key), None)
             return
         memo.known.add(key)
+        memo.remember_body(key, event.get("object") or dict(body))
         memo.enqueue_if_changed(("ftj", key), ftj_signature(body), key)
 
     @kopf.on.event("batch", "v1", "jobs", labels={LABEL_JOB: kopf.PRESENT}, registry=registry)
