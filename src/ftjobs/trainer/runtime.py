@@ -87,7 +87,10 @@ def init_distributed(world: World, timeout_s: int = 1800) -> None:
     from ftjobs.trainer.rendezvous import init_loopback_group
 
     timeout = timedelta(seconds=timeout_s)
-    init_loopback_group("nccl" if cuda else "gloo", world.rank, world.size, timeout)
+    # A process joins its world once (DeepSpeed's init_distributed skips the same way); the
+    # device-placement test runs several jobs in one process.
+    if not dist.is_initialized():
+        init_loopback_group("nccl" if cuda else "gloo", world.rank, world.size, timeout)
     deepspeed.init_distributed(dist_backend=None, timeout=timeout, dist_init_required=True)
 
 
