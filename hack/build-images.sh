@@ -16,7 +16,8 @@
 #   archives  $FTJOBS_CACHE/images/out/<key>/{trainer,controller}.tar: docker-archive,
 #             uncompressed, RepoTags = the ref.  `ctr -n k8s.io images import <archive>`,
 #             `podman load -i <archive>` and `docker load -i <archive>` read them.
-#             The two newest keys' archives are kept.
+#             This key's and the newest earlier key's archives are kept (older ones are
+#             pruned before a new export).
 #
 # How (no registry is reachable here; Debian's mirror and PyPI are):
 #   1. rootfs   mmdebstrap: Debian bookworm minbase + python3, pip, venv (Debian packages)
@@ -188,6 +189,16 @@ out=$IMG/out/$key
 if [[ -f $out/done ]]; then
   log "step 3-4/4: images for inputs $key cached in $out"
 else
+  # Keep the newest earlier key's archives and make this one (each trainer archive is
+  # several GB; pruned before exporting so the disk never holds three): two checkouts
+  # sharing the cache (a worktree and main) do not delete the archive the other just built.
+  for old in $(ls -1td "$IMG"/out/*/ 2>/dev/null | tail -n +2); do
+    old=${old%/}
+    ok=$(basename "$old")
+    log "pruning images of older inputs $ok"
+    bah rmi "localhost/ftjobs/trainer:$VERSION-$ok" "localhost/ftjobs/controller:$VERSION-$ok" >/dev/null 2>&1 || true
+    rm -rf "$old"
+  done
   rm -rf "$out"; mkdir -p "$out"
   for target in controller trainer; do
     ref=localhost/ftjobs/$target:$VERSION-$key
@@ -202,17 +213,6 @@ else
     log "$target: $(du -h "$out/$target.tar" | cut -f1) archive"
   done
   touch "$out/done"
-  # Keep this key and the one built before it (each trainer archive is several GB): two
-  # checkouts sharing the cache (a worktree and main) do not delete each other's archives
-  # while the other is importing them.
-  for old in $(ls -1td "$IMG"/out/*/ | tail -n +3); do
-    old=${old%/}
-    [[ $old == "$out" ]] && continue
-    ok=$(basename "$old")
-    log "pruning images of older inputs $ok"
-    bah rmi "localhost/ftjobs/trainer:$VERSION-$ok" "localhost/ftjobs/controller:$VERSION-$ok" >/dev/null 2>&1 || true
-    rm -rf "$old"
-  done
 fi
 log "ready (key $key)"
 if [[ $PRINT == 1 ]]; then print_lines "$key"; fi
