@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from ftjobs.api.spec import (
     LORA_TASKS,
+    TASK_FIELDS,
     TASK_METRICS,
     DatasetSpec,
     DeepSpeed,
@@ -158,7 +159,7 @@ def dataset(draw: Draw, task: str) -> dict[str, Any]:
         validation=draw(maybe(data_uris())),
         test=draw(maybe(data_uris())),
         format=draw(maybe(st.sampled_from(literals(DatasetSpec, "format")))),
-        fields=draw(maybe(st.dictionaries(st.sampled_from(["text", "label"]), columns))),
+        fields=draw(maybe(st.dictionaries(st.sampled_from(TASK_FIELDS[task]), columns))),
         promptTemplate=draw(maybe(st.just("Input: {text}\nOutput: "))),
         labels=draw(maybe(st.lists(label_values, min_size=2, max_size=4, unique=True)))
         if classification

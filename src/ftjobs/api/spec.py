@@ -26,6 +26,7 @@ from ftjobs.api.types import (
     RuleError,
     ShortStr,
     cel,
+    nearest_multiples,
 )
 
 
@@ -56,6 +57,31 @@ QLORA_PRECISION_MESSAGE = (
     "in the 16-bit training dtype)"
 )
 FLASH_GPU_MESSAGE = "flash_attention_2 needs GPUs (gpusPerNode > 0); use sdpa on CPU"
+# Columns each task reads from dataset.fields (trainer/data/formatting.py).
+TASK_FIELDS: dict[str, tuple[str, ...]] = {
+    Task.SEQUENCE_CLASSIFICATION.value: ("text", "textPair", "label"),
+    Task.CAUSAL_LM.value: ("text", "prompt", "response"),
+    Task.SEQ2SEQ.value: ("source", "target"),
+    Task.QUESTION_ANSWERING.value: ("question", "context", "answer"),
+}
+ALL_FIELDS = (
+    "text",
+    "textPair",
+    "label",
+    "prompt",
+    "response",
+    "source",
+    "target",
+    "question",
+    "context",
+    "answer",
+)
+
+
+def fields_message(task: str) -> str:
+    return f"{task} reads only {', '.join(TASK_FIELDS[task])} from dataset.fields"
+
+
 METRIC_MESSAGE = (
     "metric not available for the task ("
     + "; ".join(f"{task}: {', '.join(metrics)}" for task, metrics in TASK_METRICS.items())
@@ -305,8 +331,11 @@ class Hyperparameters(ApiModel):
         if (self.epochs is None) == (self.max_steps is None):
             raise RuleError("maxSteps", "exactly one of epochs or maxSteps must be set")
         if self.global_batch_size % self.micro_batch_size:
+            g, m = self.global_batch_size, self.micro_batch_size
             raise RuleError(
-                "globalBatchSize", "globalBatchSize must be a multiple of microBatchSize"
+                "globalBatchSize",
+                f"globalBatchSize must be a multiple of microBatchSize: {g} is not a multiple "
+                f"of {m}; nearest valid: {nearest_multiples(g, m)}",
             )
         return self
 
@@ -650,6 +679,18 @@ class FailurePolicy(ApiModel):
 
 
 _CROSS_RULES: list[JsonValue] = [
+    *(
+        cel(
+            f"self.task != '{task}' || !has(self.dataset.fields) || !("
+            + " || ".join(
+                f"has(self.dataset.fields.{name})" for name in ALL_FIELDS if name not in cols
+            )
+            + ")",
+            fields_message(task),
+            ".dataset.fields",
+        )
+        for task, cols in TASK_FIELDS.items()
+    ),
     cel(
         "self.hyperparameters.globalBatchSize % (self.hyperparameters.microBatchSize * "
         "self.resources.nodes * (self.resources.gpusPerNode > 0 ? self.resources.gpusPerNode : "
@@ -784,12 +825,19 @@ class FineTuneJobSpec(ApiModel):
     @model_validator(mode="after")
     def _rules(self) -> "FineTuneJobSpec":
         hp, res = self.hyperparameters, self.resources
-        if hp.global_batch_size % (hp.micro_batch_size * res.world_size):
+        unit = hp.micro_batch_size * res.world_size
+        if hp.global_batch_size % unit:
             raise RuleError(
                 "hyperparameters.globalBatchSize",
                 "globalBatchSize must be divisible by microBatchSize x total processes "
-                "(nodes x processes per node)",
+                f"(nodes x processes per node): {hp.global_batch_size} is not divisible by "
+                f"{hp.micro_batch_size} x {res.world_size} process(es) = {unit}; nearest valid: "
+                f"{nearest_multiples(hp.global_batch_size, unit)}",
             )
+        task = str(self.task)
+        given = self.dataset.fields.model_dump(by_alias=True, exclude_none=True)
+        if any(name not in TASK_FIELDS[task] for name in given):
+            raise RuleError("dataset.fields", fields_message(task))
         if self.lora is not None and self.task not in LORA_TASKS:
             raise RuleError(
                 "lora", "lora is supported for causal-lm, seq2seq and sequence-classification"
@@ -838,6 +886,7 @@ __all__ = [
     "DURATION_PATTERN",
     "LORA_TASKS",
     "MUTABLE_SPEC_FIELDS",
+    "TASK_FIELDS",
     "TASK_METRICS",
     "Checkpointing",
     "Cleaning",

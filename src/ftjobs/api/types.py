@@ -81,6 +81,15 @@ def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Jso
     return out
 
 
+def nearest_multiples(value: int, unit: int) -> str:
+    """'32 or 64': the multiples of `unit` around `value` (the lower one only if > 0).
+
+    Offline messages only: a CEL messageExpression computing this exceeds the API
+    server's cost budget, so the server says the rule without the numbers."""
+    lower = value // unit * unit
+    return f"{lower} or {lower + unit}" if lower > 0 else str(lower + unit)
+
+
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # A FineTuneJob name is a DNS-1035 label short enough that `<name>-<attempt>-<index>`

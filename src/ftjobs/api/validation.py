@@ -5,6 +5,7 @@ what the API server says for the same spec (the CRD carries the same rules).
 """
 
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -111,7 +112,10 @@ def _message(err: ErrorDetails, loc: list[Any]) -> str:
         limit = next(iter(ctx.values()))
         return f"must be {bounds[kind]} {limit} (got {value!r})"
     if kind in ("literal_error", "enum"):
-        return f"must be one of {ctx.get('expected')} (got {value!r})"
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        hint = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
+        suffix = f"; did you mean '{hint[0]}'?" if hint else ""
+        return f"must be one of {ctx.get('expected')} (got {value!r}){suffix}"
     if kind == "string_pattern_mismatch":
         pattern = str(ctx.get("pattern"))
         return f"{value!r} is not valid: {PATTERN_HINTS.get(pattern, f'must match {pattern}')}"

@@ -95,12 +95,28 @@ def is_finetunejob(doc: dict[str, Any]) -> bool:
 def load_job(path: str | Path, overrides: Sequence[str] = ()) -> FineTuneJob:
     """The one FineTuneJob in a file, with `--set` overrides applied, validated."""
     source = str(path)
-    jobs = [d for d in load_documents(path) if is_finetunejob(d)]
+    text = _read(path)
+    docs = parse_documents(text, source)
+    jobs = [(i, d) for i, d in enumerate(docs) if is_finetunejob(d)]
     if len(jobs) != 1:
         raise SpecError(
             [FieldError("", f"expected exactly one {KIND} document, found {len(jobs)}")], source
         )
-    return parse_job(apply_overrides(jobs[0], overrides), source)
+    index, doc = jobs[0]
+    try:
+        return parse_job(apply_overrides(doc, overrides), source)
+    except SpecError as exc:
+        raise _located(exc, text, index, source) from None
+
+
+def _located(exc: SpecError, text: str, index: int, source: str) -> SpecError:
+    """`exc` with each error's line in the file (its field's, else its nearest parent's),
+    sorted by line as an editor shows them."""
+    lines = field_lines(text)[index]
+    start = min(lines.values(), default=None)
+    located = [replace(e, line=line_of(lines, e.path) or start) for e in exc.errors]
+    located.sort(key=lambda e: e.line or 0)
+    return SpecError(located, source)
 
 
 def validate_file(path: str | Path) -> list[tuple[str, FineTuneJob | SpecError]]:
@@ -124,10 +140,7 @@ def validate_file(path: str | Path) -> list[tuple[str, FineTuneJob | SpecError]]
         try:
             out.append((label, parse_job(doc, label)))
         except SpecError as exc:
-            lines = field_lines(text)[i]
-            start = min(lines.values(), default=None)
-            located = [replace(e, line=line_of(lines, e.path) or start) for e in exc.errors]
-            out.append((label, SpecError(located, source)))
+            out.append((label, _located(exc, text, i, source)))
     return out
 
 

@@ -84,7 +84,11 @@ def test_batch_sizes_must_divide_across_all_processes() -> None:
     assert spec.gradient_accumulation_steps == 2
     hp["globalBatchSize"] = 48
     found = errors(doc(hyperparameters=hp, resources={"nodes": 2, "gpusPerNode": 8}))
-    assert "microBatchSize x total processes" in found["spec.hyperparameters.globalBatchSize"]
+    assert found["spec.hyperparameters.globalBatchSize"] == (
+        "globalBatchSize must be divisible by microBatchSize x total processes (nodes x "
+        "processes per node): 48 is not divisible by 2 x 16 process(es) = 32; "
+        "nearest valid: 32 or 64"
+    )
 
 
 def test_processes_per_node_on_cpu_count_in_the_world_size() -> None:
