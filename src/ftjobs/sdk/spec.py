@@ -173,7 +173,9 @@ def line_of(lines: dict[str, int], path: str) -> int | None:
     while path:
         if path in lines:
             return lines[path]
-        path = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", path) if re.search(r"[.\[]", path) else ""
+        shorter = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", path)
+        # A malformed path (`a..b`, from --set) ends in no segment: cut at its last dot.
+        path = shorter if shorter != path else path.rpartition(".")[0]
     return None
 
 
