@@ -33,9 +33,16 @@ def test_sdk_doc_example_runs(
         exec(compile(block, "docs/sdk.md", "exec"), {"__name__": "sdk_doc"})
     out = printed.getvalue()
     assert "epochs: 1" in out
-    assert (
-        "children: ['ConfigMap', 'Job', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']" in out
-    )
+    kinds = [
+        "ConfigMap",
+        "Job",
+        "NetworkPolicy",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+    ]
+    assert f"children: {kinds}" in out
     assert "refused: spec.hyperparameters.microBatchSize" in out
     assert re.search(r"^quickstart-sentiment-\w+ Pending$", out, flags=re.M), out
     assert os.environ["NAMESPACE"] == namespace
