@@ -11,7 +11,7 @@
 #                                                # on 2 busy cores; proves the script runs)
 #
 # On the offline GPU machine (Python 3.12 with torch and transformers, no project venv),
-# first `bash ../shared/gpu/carry-wheels.sh` on a machine with a network puts the other
+# first `bash bench/carry-wheels.sh` on a machine with a network puts the other
 # wheels in .whl/; this script installs them into /tmp/site when .whl/ is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."

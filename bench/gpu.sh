@@ -15,7 +15,7 @@
 #   ROWS=features,lora bash bench/gpu.sh       # the other half (the ftjobs row runs in both)
 #   SMOKE=1 bash bench/gpu.sh                  # every row on CPU with a tiny Llama (~5 min)
 #
-# On the offline GPU machine, with the wheels of ../shared/gpu/carry-wheels.sh in .whl/:
+# On the offline GPU machine, with the wheels of bench/carry-wheels.sh in .whl/:
 #   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
 #   PYTHONPATH=/tmp/site:$PWD/src:$PWD PY=python3 bash bench/gpu.sh
 # PEAK_TFLOPS is the dense bf16 peak per GPU for MFU (989 for H100/H200 SXM, 312 for A100).
