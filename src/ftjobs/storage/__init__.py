@@ -16,10 +16,8 @@ from __future__ import annotations
 from ftjobs.storage.base import ObjectInfo, ObjectStore, TransferSettings
 from ftjobs.storage.checkpoints import LATEST, CheckpointStore, step_dir
 from ftjobs.storage.errors import (
-    CorruptError,
     CorruptObject,
     IncompleteCheckpoint,
-    IncompleteError,
     NotFound,
     StorageError,
 )
@@ -35,11 +33,9 @@ __all__ = [
     "MANIFEST",
     "BackgroundUploader",
     "CheckpointStore",
-    "CorruptError",
     "CorruptObject",
     "FileEntry",
     "IncompleteCheckpoint",
-    "IncompleteError",
     "JsonlWriter",
     "LocalStore",
     "Manifest",

@@ -74,8 +74,3 @@ class IncompleteCheckpoint(StorageError):
 
 class CorruptObject(StorageError):
     """An object's size or sha256 differs from what its manifest recorded."""
-
-
-# Names used in the design notes; the same classes.
-IncompleteError = IncompleteCheckpoint
-CorruptError = CorruptObject
