@@ -1,0 +1,116 @@
+"""The training data and its preparation (spec.dataset): files, column mapping, cleaning, splits."""
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from ftjobs.api.types import (
+    ApiModel,
+    DataUri,
+    RuleError,
+    ShortStr,
+    cel,
+)
+
+
+class Cleaning(ApiModel):
+    """Cleaning rules applied before formatting; data-report.json counts what each one dropped."""
+
+    strip_whitespace: bool = Field(default=True, description="Strip leading/trailing whitespace.")
+    drop_empty: bool = Field(default=True, description="Drop rows whose text fields are empty.")
+    max_chars: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="Drop rows longer than this many characters."
+    )
+    dedupe: bool = Field(default=True, description="Drop exact duplicate rows (after stripping).")
+
+
+class Split(ApiModel):
+    """How validation/test sets are carved from train when they are not given."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.validationRatio + self.testRatio < 1.0",
+                    "validationRatio + testRatio must be below 1",
+                    ".testRatio",
+                )
+            ]
+        }
+    )
+
+    validation_ratio: float = Field(
+        default=0.1, ge=0.0, lt=1.0, description="Share of rows for validation."
+    )
+    test_ratio: float = Field(default=0.1, ge=0.0, lt=1.0, description="Share of rows for test.")
+    seed: int = Field(
+        default=42, ge=0, le=2**31 - 1, description="Seed of the hash that assigns rows to splits."
+    )
+
+    @model_validator(mode="after")
+    def _ratios_below_one(self) -> "Split":
+        if self.validation_ratio + self.test_ratio >= 1.0:
+            raise RuleError("testRatio", "validationRatio + testRatio must be below 1")
+        return self
+
+
+class Fields(ApiModel):
+    """Column names in the data files, per task; unset ones use the task's defaults."""
+
+    text: ShortStr | None = Field(
+        default=None, description="Input text (classification, causal-lm)."
+    )
+    text_pair: ShortStr | None = Field(
+        default=None, description="Second text for pair classification."
+    )
+    label: ShortStr | None = Field(default=None, description="Label column (classification).")
+    prompt: ShortStr | None = Field(
+        default=None, description="Prompt column (causal-lm instruction)."
+    )
+    response: ShortStr | None = Field(default=None, description="Response column (causal-lm).")
+    source: ShortStr | None = Field(default=None, description="Source text (seq2seq).")
+    target: ShortStr | None = Field(default=None, description="Target text (seq2seq).")
+    question: ShortStr | None = Field(default=None, description="Question (question-answering).")
+    context: ShortStr | None = Field(
+        default=None, description="Context passage (question-answering)."
+    )
+    answer: ShortStr | None = Field(default=None, description="Answer text (question-answering).")
+
+
+class DatasetSpec(ApiModel):
+    """Training data and how to prepare it."""
+
+    train: DataUri = Field(
+        description="Training data file or prefix: s3://, file:// or "
+        "hf://datasets/org/name[@revision][/path] (read by streaming from the Hub)."
+    )
+    validation: DataUri | None = Field(
+        default=None, description="Validation data; carved from train by `split` when unset."
+    )
+    test: DataUri | None = Field(
+        default=None, description="Test data; carved from train by `split` when unset."
+    )
+    format: Literal["auto", "jsonl", "parquet", "csv"] = Field(
+        default="auto", description="File format; auto infers it from the file extension."
+    )
+    fields: Fields = Field(default_factory=Fields, description="Column mapping.")
+    prompt_template: str | None = Field(
+        default=None,
+        max_length=8192,
+        description="Python format template over the row's columns, e.g. "
+        "'Translate to German: {source}'.",
+    )
+    labels: list[ShortStr] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=1_000,
+        description="Label names in index order (classification); inferred from train if unset.",
+    )
+    cleaning: Cleaning = Field(default_factory=Cleaning, description="Cleaning rules.")
+    split: Split = Field(default_factory=Split, description="Deterministic split settings.")
+    streaming: bool = Field(
+        default=False, description="Stream train data from storage instead of loading it in memory."
+    )
+    max_samples: int | None = Field(
+        default=None, ge=1, description="Use at most this many training rows (quick runs)."
+    )

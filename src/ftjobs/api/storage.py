@@ -1,0 +1,77 @@
+"""Where outputs go and how the pods reach storage (spec.storage, spec.serviceAccount)."""
+
+from typing import Annotated
+
+from pydantic import ConfigDict, Field, model_validator
+
+from ftjobs.api.types import (
+    ApiModel,
+    DnsSubdomain,
+    HttpUrl,
+    OutputUri,
+    RuleError,
+    cel,
+)
+
+
+class Storage(ApiModel):
+    """Where outputs go and how to reach the object store."""
+
+    output: OutputUri = Field(
+        description="Output prefix; the job writes under <output>/<namespace>/<name>/."
+    )
+    endpoint: HttpUrl | None = Field(
+        default=None, description="S3-compatible endpoint URL; AWS when unset."
+    )
+    region: str | None = Field(
+        default=None, pattern=r"^[a-z0-9\-]{1,32}$", max_length=32, description="S3 region."
+    )
+    credentials_secret: DnsSubdomain | None = Field(
+        default=None,
+        description="Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, passed to the pods "
+        "as environment variables. Credentials never go in the spec.",
+    )
+
+
+SA_NAME_AND_ANNOTATIONS = (
+    "annotations apply to the ServiceAccount the controller creates; with serviceAccount.name, "
+    "annotate your own ServiceAccount instead"
+)
+
+
+class ServiceAccount(ApiModel):
+    """The trainer pods' Kubernetes identity, for cloud access without keys (IRSA, GKE
+    Workload Identity, Azure Workload Identity)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.name) || !has(self.annotations)",
+                    SA_NAME_AND_ANNOTATIONS,
+                    ".annotations",
+                )
+            ]
+        }
+    )
+
+    name: DnsSubdomain | None = Field(
+        default=None,
+        description="An existing ServiceAccount in the job's namespace to run the pods as "
+        "(bound to the job's own Role so rank 0 can report progress). When unset the "
+        "controller creates <job>-trainer.",
+    )
+    annotations: (
+        dict[Annotated[str, Field(max_length=316)], Annotated[str, Field(max_length=1024)]] | None
+    ) = Field(
+        default=None,
+        max_length=32,
+        description="Annotations of the ServiceAccount the controller creates, e.g. "
+        "eks.amazonaws.com/role-arn or iam.gke.io/gcp-service-account.",
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> "ServiceAccount":
+        if self.name is not None and self.annotations is not None:
+            raise RuleError("annotations", SA_NAME_AND_ANNOTATIONS)
+        return self
