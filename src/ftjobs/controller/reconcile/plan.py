@@ -1,0 +1,51 @@
+"""What one reconcile asks the executor (ftjobs.controller.execute) to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    api_version: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class JobPatch:
+    name: str
+    suspend: bool
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Actions for the executor, in the order it runs them."""
+
+    create: tuple[dict[str, Any], ...] = ()
+    job_patches: tuple[JobPatch, ...] = ()
+    delete: tuple[ObjectRef, ...] = ()
+    annotations: dict[str, str | None] = field(default_factory=dict)
+    status: dict[str, Any] | None = None  # camelCase JSON merge patch for /status
+    events: tuple[Event, ...] = ()
+    requeue_after: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        """No action (a requeue alone is not an action)."""
+        return not (
+            self.create
+            or self.job_patches
+            or self.delete
+            or self.annotations
+            or self.status
+            or self.events
+        )

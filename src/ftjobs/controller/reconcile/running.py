@@ -1,0 +1,161 @@
+"""An attempt from its creation to running: create, queue/suspend/resume, pods waiting.
+
+Suspension (spec.suspend or a Kueue preemption) suspends the same Job: it is not a failure
+and does not count as a restart.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ftjobs.api.spec import duration_seconds
+from ftjobs.api.status import ConditionType, Phase
+from ftjobs.controller.reconcile.clock import format_time, parse_time
+from ftjobs.controller.reconcile.finishing import fail
+from ftjobs.controller.reconcile.observed import ObservedJob, PodWaiting
+from ftjobs.controller.reconcile.plan import Event, JobPatch, ObjectRef
+from ftjobs.controller.reconcile.state import JobNextState
+from ftjobs.render import RenderSettings, child_names, render_job
+
+
+def start_attempt(
+    nxt: JobNextState, attempt: int, *, resume: bool, settings: RenderSettings | None
+) -> None:
+    job = nxt.job
+    meta = job.metadata
+    assert meta.name and meta.namespace and meta.uid, "reconcile needs a stored object"
+    nxt.create.extend(
+        render_job(
+            job,
+            namespace=meta.namespace,
+            name=meta.name,
+            uid=meta.uid,
+            attempt=attempt,
+            resume=resume,
+            settings=settings or RenderSettings(),
+        )
+    )
+    job_name = child_names(meta.name, attempt).job
+    nxt.status.attempt = attempt
+    nxt.status.next_attempt_time = None
+    if attempt == 1 and nxt.before.attempt == 0:
+        nxt.condition(ConditionType.CREATED, True, "JobCreated", f"Created Job {job_name}")
+        nxt.events.append(Event("Normal", "Created", f"Created attempt 1: Job {job_name}"))
+    else:
+        nxt.condition(
+            ConditionType.RESTARTING, False, "AttemptCreated", f"Attempt {attempt} created"
+        )
+        nxt.events.append(
+            Event(
+                "Normal",
+                "AttemptCreated",
+                f"Created attempt {attempt} (resume from the latest checkpoint): Job {job_name}",
+            )
+        )
+    if job.spec.suspend or job.spec.queue_name:
+        _queued(nxt)
+    else:
+        nxt.phase(Phase.PENDING, f"Attempt {attempt}: waiting for pods")
+
+
+def restart_when_due(nxt: JobNextState, attempt: int, settings: RenderSettings | None) -> None:
+    due = nxt.status.next_attempt_time
+    if due is not None and parse_time(due) > nxt.now:
+        nxt.requeue_in((parse_time(due) - nxt.now).total_seconds())
+        return
+    start_attempt(nxt, attempt + 1, resume=True, settings=settings)
+
+
+def track_active(
+    nxt: JobNextState, current: ObservedJob, waiting: tuple[PodWaiting, ...] = ()
+) -> None:
+    spec = nxt.job.spec
+    if spec.suspend and not current.suspended:
+        # The Job controller deletes the pods: SIGTERM, the trainer checkpoints and exits.
+        nxt.patches.append(JobPatch(current.name, suspend=True))
+        _queued(nxt)
+        return
+    if current.suspended:
+        if not spec.suspend and not spec.queue_name:
+            nxt.patches.append(JobPatch(current.name, suspend=False))
+            nxt.condition(ConditionType.SUSPENDED, False, "Resumed", "spec.suspend is false")
+            nxt.phase(
+                Phase.PENDING,
+                f"Attempt {current.attempt}: waiting for pods",
+                Event("Normal", "Resumed", f"Resumed Job {current.name}"),
+            )
+            return
+        _queued(nxt)
+        return
+    # The Job runs (Kueue admitted it, or it was never suspended).
+    if spec.queue_name:
+        nxt.condition(ConditionType.QUEUED, False, "Admitted", "Admitted by Kueue")
+    nxt.condition(ConditionType.SUSPENDED, False, "Resumed", "spec.suspend is false")
+    nodes = spec.resources.nodes
+    if current.active > 0 and current.ready + current.succeeded >= nodes:
+        if nxt.status.start_time is None:
+            nxt.status.start_time = current.start_time or nxt.stamp
+        msg = f"Attempt {current.attempt}: all {nodes} pods running"
+        nxt.condition(ConditionType.PODS_WAITING, False, "PodsReady", msg)
+        nxt.condition(ConditionType.RUNNING, True, "PodsReady", msg)
+        nxt.phase(Phase.RUNNING, msg, Event("Normal", "Running", msg))
+    elif nxt.status.phase != Phase.RUNNING.value:
+        if waiting:
+            _stuck(nxt, current, waiting)
+            return
+        nxt.condition(ConditionType.PODS_WAITING, False, "PodsStarting", "no pod is stuck")
+        nxt.phase(Phase.PENDING, f"Attempt {current.attempt}: waiting for pods")
+
+
+def _stuck(nxt: JobNextState, current: ObservedJob, waiting: tuple[PodWaiting, ...]) -> None:
+    """Pods stuck before starting: say why; after spec.startupTimeout, fail with that reason.
+
+    The clock starts when the PodsWaiting condition turned True (its lastTransitionTime),
+    so it survives controller restarts and ignores the time pods spent pulling normally.
+    """
+    timeout = nxt.job.spec.startup_timeout
+    reason = waiting[0].reason
+    detail = "; ".join(
+        f"pod {w.pod}: {w.reason}" + (f": {w.message.strip()}" if w.message.strip() else "")
+        for w in waiting[:3]
+    ) + (f" (and {len(waiting) - 3} more)" if len(waiting) > 3 else "")
+    before = next(
+        (c for c in nxt.status.conditions if c.type == ConditionType.PODS_WAITING.value), None
+    )
+    nxt.condition(ConditionType.PODS_WAITING, True, reason, detail)
+    cond = next(c for c in nxt.status.conditions if c.type == ConditionType.PODS_WAITING.value)
+    since = parse_time(cond.last_transition_time or nxt.stamp)
+    due = since + timedelta(seconds=duration_seconds(timeout))
+    if nxt.now >= due:
+        nxt.delete.append(ObjectRef("batch/v1", "Job", current.name))
+        fail(
+            nxt,
+            reason,
+            f"Attempt {current.attempt}: pods did not start within spec.startupTimeout "
+            f"{timeout}: {detail}",
+        )
+        return
+    msg = (
+        f"Attempt {current.attempt}: waiting for pods: {detail} (the job fails at "
+        f"{format_time(due)}, spec.startupTimeout {timeout})"
+    )
+    if before is None or (before.status, before.reason) != ("True", reason):
+        nxt.events.append(Event("Warning", reason, msg[:1024]))
+    nxt.status.phase = Phase.PENDING
+    nxt.status.message = msg[:32768]
+    nxt.requeue_in((due - nxt.now).total_seconds())
+
+
+def _queued(nxt: JobNextState) -> None:
+    spec = nxt.job.spec
+    if spec.suspend:
+        msg = "Suspended (spec.suspend is true): pods stop after a checkpoint"
+        nxt.condition(ConditionType.SUSPENDED, True, "Suspended", msg)
+        reason = "Suspended"
+    else:
+        msg = f"Waiting for admission by Kueue queue {spec.queue_name}"
+        nxt.condition(ConditionType.SUSPENDED, False, "Resumed", "spec.suspend is false")
+        nxt.condition(ConditionType.QUEUED, True, "AwaitingAdmission", msg)
+        reason = "Queued"
+    nxt.condition(ConditionType.RUNNING, False, reason, msg)
+    nxt.phase(Phase.QUEUED, msg, Event("Normal", reason, msg))
