@@ -6,6 +6,12 @@ half a node's CPU) find each other through the headless Service's DNS name,
 train with DeepSpeed ZeRO-2 on CPU (gloo), read the base model and data from
 versitygw and write the fine-tuned model back; the test loads it with
 ``from_pretrained``. ``ftjobs logs -f`` runs alongside and must show both ranks.
+
+The namespace enforces the Pod Security Standard ``restricted`` (``submit`` labels it
+before anything is created), so the controller and trainer pods are admitted only if they
+comply, and the running trainer is checked from inside: non-root uid, read-only root
+filesystem, no_new_privs, seccomp filter, no effective capabilities. Negative control: the
+trainer's own pod template without ``runAsNonRoot`` is refused in that namespace.
 """
 
 from __future__ import annotations
@@ -20,10 +26,13 @@ from typing import Any
 
 import pytest
 
+from ftjobs.api.constants import LABEL_JOB
 from tests.e2e.harness import Api, ftj_manifest, install_crd
 from tests.fixtures.controlplane import ControlPlane, ensure_binaries
 from tests.fixtures.nodes import REAL_LABEL, REAL_TOLERATION, ProjectImages, RealNodes
 from tests.training.tiny import make_tiny_model, tiny_dataset
+
+PSS_ENFORCE = "pod-security.kubernetes.io/enforce"
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "ftjobs"
@@ -59,6 +68,65 @@ def helm_install_controller(
         input=json.dumps(values), capture_output=True, text=True, env=cluster.env(),
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def enforce_restricted(cluster: ControlPlane, namespace: str) -> None:
+    r = cluster.kubectl("label", "namespace", namespace, f"{PSS_ENFORCE}=restricted")
+    assert r.returncode == 0, r.stderr
+
+
+# Run in the trainer container: what the kernel applies to it (not what the spec asks).
+PROBE = """
+import os
+print("uid", os.getuid())
+try:
+    open("/probe", "w")
+    print("rootfs writable")
+except OSError as exc:
+    print("rootfs", exc.strerror)
+for line in open("/proc/self/status"):
+    if line.startswith(("Seccomp:", "NoNewPrivs:", "CapEff:", "CapPrm:")):
+        print(line.split()[0], line.split()[1])
+"""
+
+
+def assert_runs_restricted(cluster: ControlPlane, namespace: str, pod: dict[str, Any]) -> None:
+    """The kubelet/runc applied the restricted settings to the running trainer."""
+    name = pod["metadata"]["name"]
+    r = cluster.kubectl("exec", "-n", namespace, name, "--", "python", "-c", PROBE)
+    assert r.returncode == 0, r.stderr
+    seen = dict(line.split(" ", 1) for line in r.stdout.strip().splitlines())
+    assert seen["uid"] != "0", r.stdout
+    assert seen["rootfs"] == "Read-only file system", r.stdout
+    assert seen["NoNewPrivs:"] == "1", r.stdout  # allowPrivilegeEscalation: false
+    assert seen["Seccomp:"] == "2", r.stdout  # a seccomp filter: RuntimeDefault
+    assert int(seen["CapEff:"], 16) == 0 and int(seen["CapPrm:"], 16) == 0, r.stdout
+
+
+def assert_template_needs_run_as_non_root(cluster: ControlPlane, namespace: str, name: str) -> None:
+    """The trainer Job's own pod template, as a Pod: admitted as is, refused without
+    runAsNonRoot (server-side dry run: PodSecurity admission runs, nothing is created)."""
+    r = cluster.kubectl("get", "jobs", "-n", namespace, "-l", f"{LABEL_JOB}={name}", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    template = json.loads(r.stdout)["items"][0]["spec"]["template"]
+
+    def as_pod(spec: dict[str, Any], suffix: str) -> str:
+        return json.dumps(
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"{name}-pss-{suffix}"},
+             "spec": spec}
+        )  # fmt: skip
+
+    ok = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-",
+                         input=as_pod(template["spec"], "ok"))  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    loose = json.loads(json.dumps(template["spec"]))
+    loose["securityContext"].pop("runAsNonRoot")
+    for c in loose["containers"] + loose.get("initContainers", []):
+        c.get("securityContext", {}).pop("runAsNonRoot", None)
+    bad = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-",
+                          input=as_pod(loose, "loose"))  # fmt: skip
+    assert bad.returncode != 0
+    assert "violates PodSecurity" in bad.stderr and "runAsNonRoot" in bad.stderr, bad.stderr
 
 
 class LogFollower:
@@ -100,7 +168,9 @@ def submit(
     max_steps: int,
     every: int,
 ) -> None:
-    """Model + data into versitygw, the Secret, the Helm-installed controller, the job."""
+    """Model + data into versitygw, the Secret, the Helm-installed controller, the job,
+    in a namespace that enforces Pod Security ``restricted``."""
+    enforce_restricted(cluster, namespace)
     install_crd(cluster)
     s3_endpoint = f"http://{nodes.gateway_ip}:{s3_server.endpoint_url.rsplit(':', 1)[1]}"
     upload_dir(s3, make_tiny_model(TASK, tmp_path / "model"), bucket, "base")
@@ -160,6 +230,10 @@ def test_two_node_finetunejob_on_real_nodes(
            namespace, tmp_path, name, max_steps=6, every=3)  # fmt: skip
     pods = api.running_pods(namespace, name, 1, 2, timeout=300)
     assert sorted(p["spec"]["nodeName"] for p in pods) == real_nodes.names[:2]
+    ns_labels = api.kube.get("v1", "Namespace", None, namespace)["metadata"]["labels"]
+    assert ns_labels[PSS_ENFORCE] == "restricted"
+    assert_runs_restricted(cluster, namespace, pods[0])
+    assert_template_needs_run_as_non_root(cluster, namespace, name)
     follower = LogFollower(cluster, namespace, name)
     try:
         status = api.wait_phase(namespace, name, "Succeeded", timeout=1200)
