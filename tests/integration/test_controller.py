@@ -572,3 +572,62 @@ def test_two_replicas_only_one_acts_and_a_standby_takes_over(
     finally:
         first.kill()
         second.stop()
+
+
+# --- model.fromJob ------------------------------------------------------------------------
+
+
+def from_job_manifest(name: str, namespace: str, parent: str) -> dict[str, Any]:
+    manifest = ftj_manifest(name, namespace)
+    manifest["spec"]["model"] = {"fromJob": parent}
+    return manifest
+
+
+def test_from_job_waits_for_the_parent_then_starts_from_its_model(
+    cluster: Any, api: Api, controller: ControllerProcess, namespace: str
+) -> None:
+    run_to_running(api, namespace, "parent-a")
+    api.create_ftj(from_job_manifest("child-a", namespace, "parent-a"))
+    waiting = wait_for(
+        "child-a waiting for its parent",
+        lambda: (
+            (s := api.status(namespace, "child-a"))
+            .get("message", "")
+            .startswith("spec.model.fromJob: waiting")
+            and s
+        ),
+        30,
+    )
+    assert waiting["phase"] == "Pending" and not waiting.get("attempt")
+    assert api.kube.get_or_none("batch/v1", "Job", namespace, "child-a-1") is None
+    exit_pods(cluster, api, namespace, "parent-a", 1, 0)
+    parent = api.wait_phase(namespace, "parent-a", "Succeeded")
+    status = api.wait_phase(namespace, "child-a", "Running", timeout=60)
+    assert status["baseModel"] == parent["outputModel"]
+    cm = api.kube.get("v1", "ConfigMap", namespace, "child-a-1")
+    config = json.loads(next(iter(cm["data"].values())))
+    assert config["spec"]["model"]["uri"] == parent["outputModel"]
+    assert config["parent"] == {
+        "name": "parent-a",
+        "namespace": namespace,
+        "uri": parent["outputModel"],
+    }
+    assert "FromJob" in {e["reason"] for e in api.events(namespace, "child-a")}
+
+
+@pytest.mark.parametrize("parent_fails", [False, True], ids=["missing", "failed"])
+def test_from_job_fails_with_the_field_path_when_the_parent_cannot_be_used(
+    cluster: Any, api: Api, controller: ControllerProcess, namespace: str, parent_fails: bool
+) -> None:
+    parent = "parent-b" if parent_fails else "no-such-job"
+    if parent_fails:
+        run_to_running(api, namespace, parent)
+        exit_pods(cluster, api, namespace, parent, 1, EXIT_PERMANENT, "bad data")
+        api.wait_phase(namespace, parent, "Failed")
+    api.create_ftj(from_job_manifest("child-b", namespace, parent))
+    status = api.wait_phase(namespace, "child-b", "Failed")
+    failed = condition(status, "Failed")
+    assert failed["reason"] == "FromJobUnusable"
+    assert failed["message"].startswith("spec.model.fromJob: ")
+    assert ("ended Failed" if parent_fails else "not found") in failed["message"]
+    assert api.kube.get_or_none("batch/v1", "Job", namespace, "child-b-1") is None

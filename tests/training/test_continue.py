@@ -1,5 +1,6 @@
 """Continue from a result: restart a job from a chosen checkpoint (resumeFromStep), and
-fine-tune further from an earlier job's model/ with the lineage in the model card.
+fine-tune further from an earlier job's model (model.fromJob, resolved as `ftjobs run`
+does) with the lineage in the model card and summary.json.
 
 One process (1 simulated node), file:// storage; the tiny classification job.
 """
@@ -10,6 +11,9 @@ import json
 from pathlib import Path
 
 from ftjobs.api.constants import EXIT_PERMANENT
+from ftjobs.api.spec import FineTuneJobSpec
+from ftjobs.api.trainer_config import TrainerConfig
+from ftjobs.sdk.local_parent import resolve_local_parent
 from tests.training.trainer_run import classification_spec, run, write_config
 
 
@@ -53,20 +57,34 @@ def test_restart_from_a_chosen_checkpoint_then_continue_from_the_model(
     assert summary["resumedFromStep"] == 4 and summary["steps"] == 12
     assert f"resumed from file://{job}/checkpoints/step-{4:09d}/" in nodes.output()
 
-    # A second job fine-tunes the first one's model/ further: lineage in the card.
+    # A second job fine-tunes the first one's model further (`model.fromJob: first`, as
+    # `ftjobs run` resolves it from the same output root): lineage in the card.
     second = classification_spec(
-        job / "model", data, tmp_path / "c", **{**overrides, "hyperparameters": {"maxSteps": 4}}
+        model, data, tmp_path / "a", **{**overrides, "hyperparameters": {"maxSteps": 4}}
     )
-    write_config(tmp_path / "c.json", second, name="second")
+    second["model"] = {"fromJob": "first"}
+    resolved, parent = resolve_local_parent(FineTuneJobSpec.model_validate(second), "t")
+    assert parent is not None and resolved.model.uri == f"file://{job / 'model'}"
+    config = TrainerConfig.for_job(resolved, name="second", namespace="t", parent=parent)
+    (tmp_path / "c.json").write_text(config.model_dump_json(by_alias=True))
     codes, nodes = run(tmp_path / "c.json", tmp_path / "run-c", nnodes=1)
     assert codes == [0], nodes.output()[-3000:]
-    out = tmp_path / "c" / "t" / "second" / "model"
+    out = tmp_path / "a" / "t" / "second" / "model"
+    summary = json.loads((out.parent / "summary.json").read_text())
+    assert summary["continuedFrom"] == {"name": "first", "namespace": "t", "uri": parent.uri}
+    assert summary["baseModel"] == parent.uri
     lineage = json.loads((out / "lineage.json").read_text())
     assert [e["job"] for e in lineage] == ["second", "first"]
+    assert [e["fromJob"] for e in lineage] == ["first", None]
     assert lineage[0]["baseModel"] == f"file://{job / 'model'}"
     assert lineage[1]["baseModel"] == f"file://{model}"
     card = (out / "README.md").read_text()
     assert "## Lineage" in card
+    continued = "Continued from the FineTuneJob `t/first` (`model.fromJob: first`)"
+    assert f"{continued}, whose exported model `{parent.uri}` was the base" in card
+    chain = card[card.index("## Lineage") :]
     assert (
-        card.index("`t/second`") < card.index("`t/first`") < card.index(f"base: `file://{model}`")
+        chain.index("`t/second`")
+        < chain.index("`t/first`")
+        < chain.index(f"base: `file://{model}`")
     )

@@ -19,6 +19,11 @@ REVISION_NEEDS_HF = (
     "(put the version in the path, e.g. s3://models/llama/v3/)"
 )
 REVISION_TWICE = "revision is given twice: in the uri (@...) and in model.revision; keep one"
+MODEL_MISSING_MESSAGE = (
+    "the base model is required: model.uri (its location) or model.fromJob (the name of an "
+    "earlier FineTuneJob in this namespace whose exported model is the base)"
+)
+MODEL_TWICE_MESSAGE = "model.uri and model.fromJob exclude each other: keep one"
 
 
 class ModelSpec(ApiModel):
@@ -27,13 +32,17 @@ class ModelSpec(ApiModel):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
+                cel("has(self.uri) || has(self.fromJob)", MODEL_MISSING_MESSAGE, ".uri"),
+                cel("!has(self.uri) || !has(self.fromJob)", MODEL_TWICE_MESSAGE, ".fromJob"),
                 cel(
-                    "!has(self.revision) || self.uri.startsWith('hf://')",
+                    "!has(self.revision) || has(self.fromJob) || !has(self.uri) "
+                    "|| self.uri.startsWith('hf://')",
                     REVISION_NEEDS_HF,
                     ".revision",
                 ),
+                cel("!has(self.revision) || !has(self.fromJob)", REVISION_NEEDS_HF, ".revision"),
                 cel(
-                    "!has(self.revision) || !self.uri.startsWith('hf://') "
+                    "!has(self.revision) || !has(self.uri) || !self.uri.startsWith('hf://') "
                     "|| !self.uri.contains('@')",
                     REVISION_TWICE,
                     ".revision",
@@ -42,10 +51,19 @@ class ModelSpec(ApiModel):
         }
     )
 
-    uri: ModelUri = Field(
+    uri: ModelUri | None = Field(
+        default=None,
         description="Where the base model lives: s3://bucket/prefix/, file:///path or "
         "hf://org/name[@revision] (a Hugging Face layout: config.json, weights, tokenizer; "
-        "hf:// models are downloaded by the pods, see spec.hub)."
+        "hf:// models are downloaded by the pods, see spec.hub). Exactly one of uri and "
+        "fromJob.",
+    )
+    from_job: DnsSubdomain | None = Field(
+        default=None,
+        description="Continue from an earlier FineTuneJob in the same namespace: its exported "
+        "model (<its output>/model/) is the base. The job must have Succeeded; while it is "
+        "still running this job waits in Pending. `ftjobs run` reads it from the local output "
+        "of an earlier `ftjobs run` with that name. Exactly one of uri and fromJob.",
     )
     revision: str | None = Field(
         default=None,
@@ -74,12 +92,24 @@ class ModelSpec(ApiModel):
 
     @model_validator(mode="after")
     def _rules(self) -> "ModelSpec":
+        if self.uri is None and self.from_job is None:
+            raise RuleError("uri", MODEL_MISSING_MESSAGE)
+        if self.uri is not None and self.from_job is not None:
+            raise RuleError("fromJob", MODEL_TWICE_MESSAGE)
         if self.revision is not None:
-            if not self.uri.startswith("hf://"):
+            if self.uri is None or not self.uri.startswith("hf://"):
                 raise RuleError("revision", REVISION_NEEDS_HF)
             if "@" in self.uri:
                 raise RuleError("revision", REVISION_TWICE)
         return self
+
+    @property
+    def location(self) -> str:
+        """The model's URI; a spec with model.fromJob gets one when the job is resolved
+        (`ftjobs.api.parent.with_parent`), before anything loads the model."""
+        if self.uri is None:
+            raise ValueError(f"model.fromJob {self.from_job} is not resolved to a URI")
+        return self.uri
 
 
 class Hub(ApiModel):

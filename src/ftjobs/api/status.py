@@ -131,3 +131,8 @@ class FineTuneJobStatus(ApiModel):
     latest_checkpoint: Checkpoint | None = Field(default=None, description="Newest checkpoint.")
     metrics: Metrics | None = Field(default=None, description="Final evaluation results.")
     output_model: str | None = Field(default=None, description="Where the exported model is.")
+    base_model: str | None = Field(
+        default=None,
+        description="spec.model.fromJob resolved when the first attempt was created: the "
+        "parent job's exported model, which every attempt of this job starts from.",
+    )

@@ -7,6 +7,7 @@ and is the only input of `python -m ftjobs.trainer --config FILE` besides the en
 
 from pydantic import Field
 
+from ftjobs.api.parent import ParentJob
 from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.api.types import ApiModel
 
@@ -28,6 +29,11 @@ class TrainerConfig(ApiModel):
     )
     output_uri: str = Field(description="Resolved output prefix: <output>/<namespace>/<name>.")
     spec: FineTuneJobSpec
+    parent: ParentJob | None = Field(
+        default=None,
+        description="The job this one continues from (model.fromJob); spec.model.uri is "
+        "already its model.",
+    )
 
     @classmethod
     def for_job(
@@ -38,6 +44,7 @@ class TrainerConfig(ApiModel):
         namespace: str = "default",
         uid: str = "",
         attempt: int = 1,
+        parent: ParentJob | None = None,
     ) -> "TrainerConfig":
         return cls(
             name=name,
@@ -47,4 +54,5 @@ class TrainerConfig(ApiModel):
             resume=spec.checkpointing.resume,
             output_uri=job_output_uri(spec.storage.output, namespace, name),
             spec=spec,
+            parent=parent,
         )

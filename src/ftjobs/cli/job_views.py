@@ -98,6 +98,8 @@ def status_table(view: JobView) -> Table:
         table.add_row("Progress", ", ".join(parts))
     if st.latest_checkpoint:
         table.add_row("Checkpoint", f"step {st.latest_checkpoint.step}: {st.latest_checkpoint.uri}")
+    if st.base_model:
+        table.add_row("Base model", f"{st.base_model} (model.fromJob)")
     if st.output_model:
         table.add_row("Output model", st.output_model)
     if st.start_time:

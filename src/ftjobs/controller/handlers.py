@@ -37,7 +37,7 @@ from ftjobs.api.job import FineTuneJob
 from ftjobs.api.status import FineTuneJobStatus
 from ftjobs.controller import metrics
 from ftjobs.controller.execute import execute
-from ftjobs.controller.observe import observe, pod_waiting
+from ftjobs.controller.observe import observe, parent_to_read, pod_waiting
 from ftjobs.controller.queue import WorkQueue
 from ftjobs.controller.reconcile import Plan, reconcile, reconcile_invalid
 from ftjobs.k8s import Kube, PermanentError, RetriableError
@@ -130,7 +130,8 @@ class Controller:
         except ValidationError as exc:
             plan = _invalid_plan(obj, exc, now)
         else:
-            plan = reconcile(job, observe(self.kube, ns, name), now, self.settings)
+            seen = observe(self.kube, ns, name, parent_to_read(job))
+            plan = reconcile(job, seen, now, self.settings)
         if not plan.empty:
             updated = execute(self.kube, obj, plan, on_create=self.remember_creating)
             if updated is not None:

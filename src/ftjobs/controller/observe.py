@@ -11,6 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from ftjobs.api.constants import LABEL_ATTEMPT, LABEL_JOB
+from ftjobs.api.job import FineTuneJob
+from ftjobs.api.parent import ObservedParent
+from ftjobs.api.status import TERMINAL_PHASES
 from ftjobs.controller.reconcile import Observed, ObservedJob, PodFailure, PodWaiting
 from ftjobs.k8s import Kube
 
@@ -118,12 +121,40 @@ def pod_waiting(pod: dict[str, Any]) -> PodWaiting | None:
     return None
 
 
-def observe(kube: Kube, namespace: str, name: str) -> Observed:
+def observe_parent(obj: dict[str, Any] | None, name: str) -> ObservedParent:
+    """The FineTuneJob that spec.model.fromJob names, as `ftjobs.api.parent.judge` needs it."""
+    if obj is None:
+        return ObservedParent(name=name, found=False)
+    status = obj.get("status") or {}
+    return ObservedParent(
+        name=name,
+        found=True,
+        phase=status.get("phase"),
+        output_model=status.get("outputModel"),
+    )
+
+
+def parent_to_read(job: FineTuneJob) -> str | None:
+    """The parent FineTuneJob a reconcile must read: spec.model.fromJob until the first
+    attempt recorded it in status.baseModel (afterwards the parent is not needed)."""
+    status = job.status
+    if status is not None and (status.base_model or status.phase in TERMINAL_PHASES):
+        return None
+    return job.spec.model.from_job
+
+
+def observe(kube: Kube, namespace: str, name: str, from_job: str | None = None) -> Observed:
+    """`from_job`: the parent FineTuneJob to read (spec.model.fromJob while unresolved)."""
+    parent = (
+        observe_parent(kube.get_finetunejob(namespace, from_job), from_job)
+        if from_job is not None
+        else None
+    )
     jobs = tuple(
         observe_job(o) for o in kube.list("batch/v1", "Job", namespace, f"{LABEL_JOB}={name}")
     )
     if not jobs:
-        return Observed()
+        return Observed(parent=parent)
     current = max(jobs, key=lambda j: j.attempt)
     failures: tuple[PodFailure, ...] = ()
     waiting: tuple[PodWaiting, ...] = ()
@@ -139,4 +170,4 @@ def observe(kube: Kube, namespace: str, name: str) -> Observed:
             waiting = tuple(
                 sorted((w for w in map(pod_waiting, pods) if w is not None), key=lambda w: w.pod)
             )
-    return Observed(jobs=jobs, pod_failures=failures, pod_waiting=waiting)
+    return Observed(jobs=jobs, pod_failures=failures, pod_waiting=waiting, parent=parent)

@@ -4,14 +4,26 @@ import json
 from typing import Any
 
 from ftjobs.api.constants import CONFIG_FILE_NAME
+from ftjobs.api.parent import ParentJob, with_parent
 from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.api.trainer_config import TrainerConfig
 
 
 def trainer_config(
-    spec: FineTuneJobSpec, *, name: str, namespace: str, uid: str, attempt: int, resume: bool
+    spec: FineTuneJobSpec,
+    *,
+    name: str,
+    namespace: str,
+    uid: str,
+    attempt: int,
+    resume: bool,
+    parent: ParentJob | None = None,
 ) -> TrainerConfig:
-    config = TrainerConfig.for_job(spec, name=name, namespace=namespace, uid=uid, attempt=attempt)
+    if parent is not None:  # model.fromJob: the trainer gets the parent's model as model.uri
+        spec = with_parent(spec, parent)
+    config = TrainerConfig.for_job(
+        spec, name=name, namespace=namespace, uid=uid, attempt=attempt, parent=parent
+    )
     # The controller decides: attempt 1 of a fresh job starts clean, later attempts resume.
     config.resume = resume
     return config

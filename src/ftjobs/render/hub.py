@@ -15,7 +15,7 @@ TOKEN_KEY = "HF_TOKEN"
 def uses_hub(spec: FineTuneJobSpec) -> bool:
     """Does the job read anything from the Hub (an hf:// model or dataset)?"""
     ds = spec.dataset
-    uris = (spec.model.uri, ds.train, ds.validation or "", ds.test or "")
+    uris = (spec.model.uri or "", ds.train, ds.validation or "", ds.test or "")
     return any(uri.startswith("hf://") for uri in uris)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from ftjobs.api.constants import LABEL_KUEUE_QUEUE, MASTER_PORT, SCRATCH_DIR, TERMINATION_LOG
 from ftjobs.api.job import FineTuneJob
+from ftjobs.api.parent import ParentJob
 from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.render import (
     config,
@@ -203,8 +204,11 @@ def render_attempt(
     attempt: int,
     resume: bool,
     settings: RenderSettings = RenderSettings(),
+    parent: ParentJob | None = None,
 ) -> list[dict[str, Any]]:
-    """ConfigMap, headless Service, NetworkPolicy and Indexed Job of attempt `attempt`."""
+    """ConfigMap, headless Service, NetworkPolicy and Indexed Job of attempt `attempt`.
+
+    `parent`: model.fromJob resolved by the controller (required when the spec has it)."""
     spec = job.spec
     names = child_names(name, attempt)
 
@@ -218,9 +222,18 @@ def render_attempt(
             extra_labels=extra,
         )
 
+    if spec.model.from_job is not None and parent is None:
+        raise ValueError("model.fromJob must be resolved before rendering (pass parent)")
     resolved = config.trainer_config(
-        spec, name=name, namespace=namespace, uid=uid, attempt=attempt, resume=resume
+        spec,
+        name=name,
+        namespace=namespace,
+        uid=uid,
+        attempt=attempt,
+        resume=resume,
+        parent=parent,
     )
+    spec = resolved.spec
     # The queue label goes on the Job only: Kueue's Job integration reads it there, and on
     # the pods it would make Kueue's pod integration treat them as workloads of their own.
     queue = {LABEL_KUEUE_QUEUE: spec.queue_name} if spec.queue_name else None
@@ -249,6 +262,7 @@ def render_job(
     attempt: int,
     resume: bool,
     settings: RenderSettings = RenderSettings(),
+    parent: ParentJob | None = None,
 ) -> list[dict[str, Any]]:
     """Every child of `attempt`: the trainer's RBAC, then ConfigMap, Service and Job."""
     return [
@@ -261,5 +275,6 @@ def render_job(
             attempt=attempt,
             resume=resume,
             settings=settings,
+            parent=parent,
         ),
     ]

@@ -27,7 +27,7 @@ def hub_endpoint(job: FineTuneJob) -> str:
 def hub_targets(job: FineTuneJob) -> list[tuple[str, str]]:
     """(label, uri) of every hf:// location the job reads."""
     spec = job.spec
-    found = [("model", spec.model.uri), ("dataset.train", spec.dataset.train)]
+    found = [("model", spec.model.uri or ""), ("dataset.train", spec.dataset.train)]
     found += [("dataset.validation", spec.dataset.validation or "")]
     found += [("dataset.test", spec.dataset.test or "")]
     return [(label, uri) for label, uri in found if uri.startswith("hf://")]

@@ -32,6 +32,7 @@ from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.api.trainer_config import TrainerConfig
 from ftjobs.api.validation import FieldError, SpecError, field_errors
 from ftjobs.render.hub import uses_hub
+from ftjobs.sdk.local_parent import resolve_local_parent
 from ftjobs.storage import NotFound, open_store, read_jsonl
 
 LOCAL_NAMESPACE = "local"
@@ -101,8 +102,9 @@ def local_config(
             FieldError(f"spec.{e.path}", f"{e.message} [{layout}]") for e in field_errors(exc)
         ]
         raise SpecError(errors) from None
+    spec, parent = resolve_local_parent(spec, LOCAL_NAMESPACE)
     return TrainerConfig.for_job(
-        spec, name=job.metadata.name or "finetune", namespace=LOCAL_NAMESPACE
+        spec, name=job.metadata.name or "finetune", namespace=LOCAL_NAMESPACE, parent=parent
     )
 
 

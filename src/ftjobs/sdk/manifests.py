@@ -9,6 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from ftjobs.api.job import FineTuneJob
+from ftjobs.api.parent import ParentJob
+from ftjobs.api.spec import FineTuneJobSpec
+from ftjobs.api.trainer_config import job_output_uri
 from ftjobs.api.validation import FieldError, SpecError
 
 
@@ -33,12 +36,24 @@ def render_manifests(
     if attempt < 1:
         raise SpecError([FieldError("", f"attempt must be >= 1 (got {attempt})")])
     settings = RenderSettings(image=image) if image else RenderSettings()
+    namespace = namespace or job.metadata.namespace or "default"
     return render_job(
         job,
-        namespace=namespace or job.metadata.namespace or "default",
+        namespace=namespace,
         name=name,
         uid=job.metadata.uid or "",
         attempt=attempt,
         resume=job.spec.checkpointing.resume,
         settings=settings,
+        parent=assumed_parent(job.spec, namespace),
     )
+
+
+def assumed_parent(spec: FineTuneJobSpec, namespace: str) -> ParentJob | None:
+    """model.fromJob as the controller would resolve it when the parent writes to the same
+    storage.output (the controller reads the parent's status.outputModel instead)."""
+    name = spec.model.from_job
+    if name is None:
+        return None
+    uri = job_output_uri(spec.storage.output, namespace, name) + "/model"
+    return ParentJob(name=name, namespace=namespace, uri=uri)

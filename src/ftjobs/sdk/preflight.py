@@ -171,6 +171,8 @@ def _tolerated(taint: dict[str, Any], tolerations: list[dict[str, Any]]) -> bool
 
 def _model_size(job: FineTuneJob, creds: dict[str, str] | None = None) -> tuple[int, int] | None:
     uri = job.spec.model.uri
+    if uri is None:  # model.fromJob: the parent's model is not known before it finishes
+        return None
     if uri.startswith("s3://"):
         with contextlib.suppress(Exception), _credentials(creds):
             store = open_store(uri, endpoint=_endpoint(job), region=job.spec.storage.region)
@@ -196,7 +198,8 @@ def _check_memory(
         report.add(
             "memory",
             "skip",
-            f"model size unknown for {spec.model.uri} (pass --params, e.g. --params 7e9)",
+            f"model size unknown for {spec.model.uri or spec.model.from_job} "
+            "(pass --params, e.g. --params 7e9)",
         )
         return
     total, largest = size
@@ -328,7 +331,9 @@ def _endpoint(job: FineTuneJob) -> str | None:
 def _targets(job: FineTuneJob) -> list[tuple[str, str, bool]]:
     """(label, uri, is_prefix) of everything the job reads."""
     spec = job.spec
-    out = [("model", spec.model.uri, True), ("dataset.train", spec.dataset.train, False)]
+    out = [("dataset.train", spec.dataset.train, False)]
+    if spec.model.uri is not None:  # a model.fromJob parent is checked by the controller
+        out.insert(0, ("model", spec.model.uri, True))
     if spec.dataset.validation:
         out.append(("dataset.validation", spec.dataset.validation, False))
     if spec.dataset.test:

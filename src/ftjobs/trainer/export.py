@@ -239,6 +239,13 @@ def model_card(
         if spec.model.gguf_file
         else ""
     )
+    parent = config.parent
+    continued = (
+        f"\nContinued from the FineTuneJob `{parent.namespace}/{parent.name}` "
+        f"(`model.fromJob: {parent.name}`), whose exported model `{parent.uri}` was the base.\n"
+        if parent is not None
+        else ""
+    )
     return f"""---
 base_model: {spec.model.uri}
 tags: [ftjobs, {spec.task}]
@@ -247,7 +254,7 @@ tags: [ftjobs, {spec.task}]
 # {config.name}
 
 A `{spec.task}` model fine-tuned from `{spec.model.uri}` by ftjobs ({method}).
-{weights}
+{continued}{weights}
 ## Data
 
 - train: `{spec.dataset.train}`

@@ -38,7 +38,7 @@ TOKEN_HINT = (
 
 
 def hub_ref(model: ModelSpec) -> HubRef:
-    return parse_hub_uri(model.uri, model.revision)
+    return parse_hub_uri(model.location, model.revision)
 
 
 def endpoint() -> str:

@@ -235,7 +235,7 @@ class Recipe:
 
     def _fetch_model(self) -> Path:
         """A local folder with the base model (downloaded once per node from s3://)."""
-        uri = self.spec.model.uri
+        uri = self.spec.model.location
         storage = self.spec.storage
         if uri.startswith("hf://"):
             return fetch_hub_model(
@@ -509,6 +509,7 @@ class Recipe:
             "namespace": self.config.namespace,
             "task": str(self.spec.task),
             "baseModel": self.spec.model.uri,
+            "continuedFrom": _parent(self.config),
             "outputModel": self.out.url("model/"),
             "metrics": {"split": "test", "base": self.base_metrics, "fineTuned": tuned},
             "steps": self.step,
@@ -532,6 +533,7 @@ class Recipe:
             "namespace": self.config.namespace,
             "model": self.out.url("model/"),
             "baseModel": self.spec.model.uri,
+            "fromJob": self.config.parent.name if self.config.parent else None,
             "steps": self.step,
             "metrics": tuned,
         }
@@ -609,6 +611,11 @@ def _download_model(store: ObjectStore, target: Path) -> None:
         download_prefix(store, target)
     except NotFound as e:
         raise ModelError(f"model {store.uri}: {e}") from None
+
+
+def _parent(config: TrainerConfig) -> dict[str, Any] | None:
+    """model.fromJob as resolved: the parent job's name, namespace and model URI."""
+    return None if config.parent is None else config.parent.model_dump(by_alias=True)
 
 
 def _json(doc: Any) -> bytes:

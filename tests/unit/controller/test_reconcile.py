@@ -103,7 +103,7 @@ def step(job: FineTuneJob, observed: Observed, now: datetime) -> tuple[FineTuneJ
         for o in plan.create
         if o["kind"] == "Job"
     ]
-    observed = Observed(tuple(jobs), observed.pod_failures, observed.pod_waiting)
+    observed = Observed(tuple(jobs), observed.pod_failures, observed.pod_waiting, observed.parent)
     again = reconcile(after, observed, now)
     assert again.empty, f"not idempotent: {again}"
     return after, plan

@@ -30,6 +30,7 @@ def reconcile(
 ) -> Plan:
     """What to do next for `job`, given its children and the time."""
     nxt = JobNextState(job, now)
+    nxt.parent_seen = observed.parent
     status = nxt.status
     if status.phase in TERMINAL_PHASES:
         finish(nxt, observed)

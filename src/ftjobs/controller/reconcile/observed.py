@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ftjobs.api.parent import ObservedParent
+
 
 @dataclass(frozen=True)
 class PodFailure:
@@ -58,3 +60,5 @@ class Observed:
     pod_failures: tuple[PodFailure, ...] = ()
     # Stuck pods of the current attempt (listed only while some of its pods are not ready).
     pod_waiting: tuple[PodWaiting, ...] = ()
+    # The FineTuneJob named by spec.model.fromJob (read only until status.baseModel is set).
+    parent: ObservedParent | None = None

@@ -13,6 +13,7 @@ from ftjobs.api.status import ConditionType, Phase
 from ftjobs.controller.reconcile.clock import format_time, parse_time
 from ftjobs.controller.reconcile.finishing import fail
 from ftjobs.controller.reconcile.observed import ObservedJob, PodWaiting
+from ftjobs.controller.reconcile.parent import resolve_parent
 from ftjobs.controller.reconcile.plan import Event, JobPatch, ObjectRef
 from ftjobs.controller.reconcile.state import JobNextState
 from ftjobs.render import RenderSettings, child_names, render_job
@@ -24,6 +25,9 @@ def start_attempt(
     job = nxt.job
     meta = job.metadata
     assert meta.name and meta.namespace and meta.uid, "reconcile needs a stored object"
+    parent = resolve_parent(nxt, meta.namespace)
+    if parent is False:
+        return
     nxt.create.extend(
         render_job(
             job,
@@ -33,6 +37,7 @@ def start_attempt(
             attempt=attempt,
             resume=resume,
             settings=settings or RenderSettings(),
+            parent=parent,
         )
     )
     job_name = child_names(meta.name, attempt).job

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from ftjobs.api.job import FineTuneJob
+from ftjobs.api.parent import ObservedParent
 from ftjobs.api.status import Condition, ConditionType, FineTuneJobStatus, Phase
 from ftjobs.controller.reconcile.clock import format_time
 from ftjobs.controller.reconcile.plan import Event, JobPatch, ObjectRef, Plan
@@ -23,6 +24,7 @@ CONTROLLER_FIELDS = (
     "next_attempt_time",
     "message",
     "output_model",
+    "base_model",
     "last_failure",
 )
 
@@ -107,6 +109,8 @@ class JobNextState(NextState):
     def __init__(self, job: FineTuneJob, now: datetime) -> None:
         super().__init__(job.status, job.metadata.generation, now)
         self.job = job
+        # The FineTuneJob spec.model.fromJob names, as the adapter saw it (if it looked).
+        self.parent_seen: ObservedParent | None = None
 
 
 def status_patch(before: FineTuneJobStatus, after: FineTuneJobStatus) -> dict[str, Any] | None:
