@@ -7,12 +7,14 @@ although no node ever saw the other's files.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.fixtures.s3 import S3Server
+from tests.training.tensorboard_s3 import serve_scalars, user_env
 from tests.training.trainer_run import classification_spec, run, write_config
 
 
@@ -79,3 +81,17 @@ def test_streaming_from_s3_checkpoints_and_model_land_in_s3(
     # Credentials never reach the outputs or the logs.
     assert s3_server.secret_key not in nodes.output()
     assert s3_server.secret_key.encode() not in get("progress.jsonl")
+
+    # TensorBoard reads the job's event files straight from S3, as `tensorboard --logdir
+    # s3://.../tb` does for a user: no TensorFlow (its stub's boto3 filesystem).
+    assert importlib.util.find_spec("tensorflow") is None
+    records = [json.loads(line) for line in get("progress.jsonl").decode().splitlines()]
+    losses = {r["step"]: r["loss"] for r in records if r.get("event") == "progress"}
+    assert losses
+    logdir = f"s3://{bucket}/out/t/tiny/tb"
+    for variable in ("S3_ENDPOINT", "AWS_ENDPOINT_URL"):
+        env = user_env(s3_server.env(), endpoint_variable=variable)
+        rows, log = serve_scalars(logdir, env, "train/loss")
+        assert [int(step) for _, step, _ in rows] == sorted(losses), (variable, log[-2000:])
+        assert all(abs(value - losses[int(step)]) < 1e-5 for _, step, value in rows)
+        assert s3_server.secret_key not in log

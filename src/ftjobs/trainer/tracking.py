@@ -4,9 +4,10 @@ Both are progress reporters on rank 0 (`ProgressReporter` + `EvaluationListener`
 
 - `TensorBoardReporter` always runs: event files are written to the node's scratch and
   copied to `<job output>/tb/` every `sync_seconds`, at each checkpoint and at the end,
-  so `tensorboard --logdir <output>/tb` (or a copy of it) shows train/loss,
-  train/learning_rate, validation/* and test/* (base and fine-tuned). A resumed attempt
-  writes a new event file next to the earlier ones (TensorBoard reads them all).
+  so `tensorboard --logdir <output>/tb` (an s3:// one too, docs/evaluate-and-iterate.md)
+  shows train/loss, train/learning_rate, validation/* and test/* (base and fine-tuned).
+  A resumed attempt writes a new event file next to the earlier ones (TensorBoard reads
+  them all).
 - `MlflowReporter` (when `spec.tracking.mlflow` is set) logs the spec as params, the
   same metrics, and at the end summary.json, data-report.json and the pictures as
   artifacts of one MLflow run per job attempt, tagged with the job's name and attempt.
