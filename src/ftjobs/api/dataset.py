@@ -4,6 +4,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from ftjobs.api.task import readers
 from ftjobs.api.types import (
     ApiModel,
     DataUri,
@@ -57,24 +58,27 @@ class Split(ApiModel):
 class Fields(ApiModel):
     """Column names in the data files, per task; unset ones use the task's defaults."""
 
-    text: ShortStr | None = Field(
-        default=None, description="Input text (classification, causal-lm)."
-    )
+    # The parentheses name the tasks that read each field (api/task.py, TASKS).
+    text: ShortStr | None = Field(default=None, description=f"Input text ({readers('text')}).")
     text_pair: ShortStr | None = Field(
-        default=None, description="Second text for pair classification."
+        default=None, description=f"Second text of a pair ({readers('textPair')})."
     )
-    label: ShortStr | None = Field(default=None, description="Label column (classification).")
+    label: ShortStr | None = Field(default=None, description=f"Label column ({readers('label')}).")
     prompt: ShortStr | None = Field(
-        default=None, description="Prompt column (causal-lm instruction)."
+        default=None, description=f"Prompt column, the instruction ({readers('prompt')})."
     )
-    response: ShortStr | None = Field(default=None, description="Response column (causal-lm).")
-    source: ShortStr | None = Field(default=None, description="Source text (seq2seq).")
-    target: ShortStr | None = Field(default=None, description="Target text (seq2seq).")
-    question: ShortStr | None = Field(default=None, description="Question (question-answering).")
+    response: ShortStr | None = Field(
+        default=None, description=f"Response column ({readers('response')})."
+    )
+    source: ShortStr | None = Field(default=None, description=f"Source text ({readers('source')}).")
+    target: ShortStr | None = Field(default=None, description=f"Target text ({readers('target')}).")
+    question: ShortStr | None = Field(
+        default=None, description=f"Question ({readers('question')})."
+    )
     context: ShortStr | None = Field(
-        default=None, description="Context passage (question-answering)."
+        default=None, description=f"Context passage ({readers('context')})."
     )
-    answer: ShortStr | None = Field(default=None, description="Answer text (question-answering).")
+    answer: ShortStr | None = Field(default=None, description=f"Answer text ({readers('answer')}).")
 
 
 class DatasetSpec(ApiModel):

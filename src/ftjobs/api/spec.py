@@ -35,17 +35,22 @@ from ftjobs.api.resources import (
 from ftjobs.api.storage import SA_NAME_AND_ANNOTATIONS, ServiceAccount, Storage
 from ftjobs.api.task import (
     ALL_FIELDS,
+    LORA_TASK_MESSAGE,
     LORA_TASKS,
     METRIC_MESSAGE,
+    PACKING_TASK_MESSAGE,
+    PACKING_TASKS,
     TASK_FIELDS,
     TASK_METRICS,
+    TASKS,
     Task,
+    cel_task_in,
+    cel_task_not_in,
     fields_message,
 )
 from ftjobs.api.training import DeepSpeed, Hyperparameters, Lora
 from ftjobs.api.types import ApiModel, DnsLabel, DnsSubdomain, RuleError, cel, nearest_multiples
 
-PACKING_TASK_MESSAGE = "packing is supported for causal-lm"
 PACKING_STREAMING_MESSAGE = (
     "packing with dataset.streaming needs hyperparameters.maxSteps "
     "(the number of packed rows is not known ahead)"
@@ -82,8 +87,8 @@ _CROSS_RULES: list[JsonValue] = [
         ".hyperparameters.globalBatchSize",
     ),
     cel(
-        "!has(self.lora) || self.task != 'question-answering'",
-        "lora is supported for causal-lm, seq2seq and sequence-classification",
+        f"!has(self.lora) || {cel_task_not_in(tuple(n for n in TASKS if n not in LORA_TASKS))}",
+        LORA_TASK_MESSAGE,
         ".lora",
     ),
     cel(
@@ -102,7 +107,7 @@ _CROSS_RULES: list[JsonValue] = [
         ".evaluation.metrics",
     ),
     cel(
-        "!self.performance.packing || self.task == 'causal-lm'",
+        f"!self.performance.packing || {cel_task_in(PACKING_TASKS)}",
         PACKING_TASK_MESSAGE,
         ".performance.packing",
     ),
@@ -218,18 +223,16 @@ class FineTuneJobSpec(ApiModel):
             )
         task = str(self.task)
         given = self.dataset.fields.model_dump(by_alias=True, exclude_none=True)
-        if any(name not in TASK_FIELDS[task] for name in given):
+        if any(name not in TASKS[task].fields for name in given):
             raise RuleError("dataset.fields", fields_message(task))
-        if self.lora is not None and self.task not in LORA_TASKS:
-            raise RuleError(
-                "lora", "lora is supported for causal-lm, seq2seq and sequence-classification"
-            )
+        if self.lora is not None and not TASKS[task].lora:
+            raise RuleError("lora", LORA_TASK_MESSAGE)
         if self.deepspeed.precision == "fp16" and res.gpus_per_node == 0:
             raise RuleError(
                 "deepspeed.precision",
                 "fp16 precision needs GPUs (gpusPerNode > 0); use bf16 or fp32 on CPU",
             )
-        allowed = TASK_METRICS[str(self.task)]
+        allowed = TASKS[task].metrics
         if any(metric not in allowed for metric in self.evaluation.metrics or ()):
             # The list, not the item: the CEL rule's fieldPath cannot name an index.
             raise RuleError("evaluation.metrics", METRIC_MESSAGE)
@@ -238,7 +241,7 @@ class FineTuneJobSpec(ApiModel):
 
     def _performance_rules(self) -> None:
         perf, gpus = self.performance, self.resources.gpus_per_node
-        if perf.packing and self.task != Task.CAUSAL_LM:
+        if perf.packing and not TASKS[str(self.task)].packing:
             raise RuleError("performance.packing", PACKING_TASK_MESSAGE)
         if perf.packing and self.dataset.streaming and self.hyperparameters.max_steps is None:
             raise RuleError("performance.packing", PACKING_STREAMING_MESSAGE)
@@ -271,9 +274,11 @@ __all__ = [
     "FLASH_GPU_MESSAGE",
     "IMMUTABLE_MESSAGE",
     "LORA_TASKS",
+    "LORA_TASK_MESSAGE",
     "METRIC_MESSAGE",
     "MUTABLE_SPEC_FIELDS",
     "PACKING_STREAMING_MESSAGE",
+    "PACKING_TASKS",
     "PACKING_TASK_MESSAGE",
     "QLORA_GPU_MESSAGE",
     "QLORA_LORA_MESSAGE",
@@ -282,6 +287,7 @@ __all__ = [
     "REVISION_NEEDS_HF",
     "REVISION_TWICE",
     "SA_NAME_AND_ANNOTATIONS",
+    "TASKS",
     "TASK_FIELDS",
     "TASK_METRICS",
     "TOLERATION_KEY",

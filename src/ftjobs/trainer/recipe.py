@@ -84,8 +84,6 @@ from ftjobs.trainer.tasks import get_task
 log = logging.getLogger("ftjobs.trainer")
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-# peft task types by (task, encoder-decoder?)
-_PEFT_TASK = {"sequence-classification": "SEQ_CLS", "causal-lm": "CAUSAL_LM"}
 
 
 class Recipe:
@@ -266,13 +264,13 @@ class Recipe:
         lora = self.spec.lora
         assert lora is not None
         encoder_decoder = bool(getattr(getattr(model, "config", None), "is_encoder_decoder", False))
-        task_type = "SEQ_2_SEQ_LM" if encoder_decoder else _PEFT_TASK.get(str(self.spec.task))
+        task_type = self.task.peft_task_type(encoder_decoder)
         peft_config = LoraConfig(
             r=lora.r,
             lora_alpha=lora.alpha,
             lora_dropout=lora.dropout,
             target_modules=lora.target_modules,  # None: peft's defaults for the architecture
-            task_type=task_type or "CAUSAL_LM",
+            task_type=task_type,
         )
         peft_model: torch.nn.Module = get_peft_model(model, peft_config)
         return peft_model

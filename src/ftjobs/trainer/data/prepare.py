@@ -17,7 +17,7 @@ from typing import Any
 
 from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.trainer.data.errors import DataError
-from ftjobs.trainer.data.formatting import Record, RowFormatter, infer_labels, label_index
+from ftjobs.trainer.data.formatting import Record, RowFormatter, infer_labels
 from ftjobs.trainer.data.loading import DataFile, StorageOptions, iter_rows, resolve_files
 from ftjobs.trainer.data.report import SplitStats
 from ftjobs.trainer.data.splits import TEST, TRAIN, VALIDATION, assign, digest
@@ -65,8 +65,12 @@ class _Preparer:
     def __init__(self, spec: FineTuneJobSpec, storage_options: StorageOptions) -> None:
         self.spec = spec
         self.ds = spec.dataset
+        # Imported here: the adapters import trainer.data (formatting, errors).
+        from ftjobs.trainer.tasks import get_task
+
         self.task = str(spec.task)
-        self.fmt = RowFormatter(self.task, self.ds)
+        self.adapter = get_task(self.task)
+        self.fmt = RowFormatter(self.adapter, self.ds)
         self.storage_options = storage_options
         self.pair: bool | None = None  # decided from the first train row
         c = self.ds.cleaning
@@ -105,10 +109,7 @@ class _Preparer:
     def record(self, row: dict[str, Any], file: DataFile, n: int) -> Record:
         if self.pair is None:
             self.pair = self.fmt.uses_pair(row)
-        rec = self.fmt.record(row, file.uri, n, pair=self.pair)
-        if self.task == "sequence-classification" and self.ds.labels:
-            label_index(rec.label, self.ds.labels, file.uri, n, self.fmt.fields["label"] or "label")
-        return rec
+        return self.fmt.record(row, file.uri, n, pair=self.pair)
 
     # -- the pass -------------------------------------------------------------------------
 
@@ -133,12 +134,9 @@ class _Preparer:
                         out.duplicates.add((idx, n))
                         continue
                     seen.add(key)
-                if self.task == "sequence-classification":
+                if self.adapter.uses_labels:
                     out.labels_seen.add(rec.label)
-                elif self.task == "question-answering":
-                    # The answer must be in the context; checked once the row survived
-                    # cleaning, so an empty context is dropped rather than an error.
-                    self.fmt.finish(rec, None, file.uri, n)
+                self.fmt.check(rec, file.uri, n)
                 input_text = self.fmt.input_text(rec)
                 split = self.split_of(input_text) if source == TRAIN else source
                 if split == TRAIN:
@@ -185,26 +183,10 @@ class _Preparer:
                 yield self.fmt.finish(rec, list(labels) if labels else None, file.uri, n)
 
 
-def _features(task: str, pair: bool) -> Any:
+def _features(types: dict[str, str]) -> Any:
     from datasets import Features, Value
 
-    text = Value("string")
-    cols: dict[str, Any] = {
-        "sequence-classification": {
-            "text": text,
-            **({"text_pair": text} if pair else {}),
-            "label": Value("int64"),
-        },
-        "causal-lm": {"prompt": text, "response": text},
-        "seq2seq": {"source": text, "target": text},
-        "question-answering": {
-            "question": text,
-            "context": text,
-            "answer_text": text,
-            "answer_start": Value("int64"),
-        },
-    }[task]
-    return Features(cols)
+    return Features({column: Value(kind) for column, kind in types.items()})
 
 
 def _to_dataset(rows: list[dict[str, Any]], features: Any) -> Any:
@@ -240,7 +222,7 @@ def prepare_data(
             sources[split] = resolve_files(uri, fmt_name, storage_options)
     # Given validation/test first: their inputs are the leakage keys for the train pass.
     # Pair-ness is decided by the train data, so peek at its first row before them.
-    if p.task == "sequence-classification":
+    if p.adapter.has_pairs:
         with closing(iter_rows(sources[TRAIN][0], storage_options)) as reader:
             first = next(reader, None)
         p.pair = p.fmt.uses_pair(first[1]) if first else False
@@ -252,7 +234,7 @@ def prepare_data(
     scan = p.scan(sources[TRAIN], source=TRAIN)
 
     labels: list[str] | None = None
-    if p.task == "sequence-classification":
+    if p.adapter.uses_labels:
         labels = infer_labels(scan.labels_seen, ds.labels, ds.train)
 
     def rows_of(split: str) -> tuple[list[dict[str, Any]], SplitStats]:
@@ -260,7 +242,7 @@ def prepare_data(
         rows = [p.fmt.finish(k.record, labels, k.uri, k.row) for k in src.kept[split]]
         return rows, src.split_stats[split]
 
-    features = _features(p.task, bool(p.pair))
+    features = _features(p.adapter.features(bool(p.pair)))
     out: dict[str, Any] = {}
     stats: dict[str, SplitStats] = {}
     for split in (VALIDATION, TEST):

@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from ftjobs.trainer.data.formatting import Record, RowFormatter
+from ftjobs.trainer.tasks.base import TaskAdapter
 from ftjobs.trainer.tasks.common import (
     IGNORE_INDEX,
     Collator,
@@ -92,8 +94,37 @@ def lm_loss(model: Any, collate: Collator, encoded: Any, batch_size: int, *, shi
     return total / max(count, 1)
 
 
-class CausalLM:
+class CausalLM(TaskAdapter):
     name = "causal-lm"
+    columns = ("prompt", "response")
+    required = ("response",)
+    inputs = ("prompt",)
+    outputs = ("response",)
+
+    # -- rows: prompt ("" for plain text), response -----------------------------------------
+
+    def record(
+        self, fmt: RowFormatter, row: dict[str, Any], uri: str, n: int, *, pair: bool
+    ) -> Record:
+        response_field = fmt.fields["response"] or ("response" if "response" in row else None)
+        if response_field is None:  # plain text: the whole text is the response
+            return Record(
+                {"prompt": "", "response": fmt.text(row, fmt.fields["text"] or "", uri, n)}
+            )
+        if fmt.template:
+            prompt = fmt.format(row, uri, n)
+        elif fmt.fields["prompt"] is not None or "prompt" in row:
+            prompt = fmt.text(row, fmt.fields["prompt"] or "prompt", uri, n)
+        else:
+            prompt = ""
+        return Record({"prompt": prompt, "response": fmt.text(row, response_field, uri, n)})
+
+    def input_text(self, rec: Record) -> str:
+        if not rec.values["prompt"]:
+            return str(rec.values["response"])  # plain text: the text is the input
+        return rec.text(self.inputs)
+
+    # -- model ----------------------------------------------------------------------------
 
     def load_model(
         self,

@@ -6,11 +6,15 @@ Loss: cross-entropy of the classification head. Metrics: accuracy, macro-F1
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ftjobs.trainer.data.errors import DataError, where
+from ftjobs.trainer.data.formatting import Record, RowFormatter, label_index
+from ftjobs.trainer.tasks.base import TaskAdapter
 from ftjobs.trainer.tasks.common import (
     Collator,
     default_max_length,
@@ -26,8 +30,53 @@ from ftjobs.trainer.tasks.common import (
 )
 
 
-class SequenceClassification:
+class SequenceClassification(TaskAdapter):
     name = "sequence-classification"
+    columns = ("text", "text_pair")
+    required = ("text",)
+    inputs = ("text", "text_pair")
+    uses_labels = True
+    has_pairs = True
+
+    # -- rows: text, [text_pair], label (raw until finish() maps it to its index) ----------
+
+    def uses_pair(self, fmt: RowFormatter, first_row: dict[str, Any]) -> bool:
+        """Pairs when textPair is configured or the data has a text_pair column."""
+        return fmt.fields["textPair"] is not None or "text_pair" in first_row
+
+    def record(
+        self, fmt: RowFormatter, row: dict[str, Any], uri: str, n: int, *, pair: bool
+    ) -> Record:
+        values: dict[str, Any] = {"text": fmt.input_or_template(row, "text", uri, n)}
+        if pair:
+            values["text_pair"] = fmt.text(row, fmt.fields["textPair"] or "text_pair", uri, n)
+        field = fmt.fields["label"] or ""
+        label = fmt.get(row, field, uri, n)
+        if (isinstance(label, float) and math.isnan(label)) or (
+            isinstance(label, str) and not label.strip()
+        ):
+            raise DataError(f"{where(uri, n, field)}: missing label")
+        label = label.strip() if isinstance(label, str) else label
+        if fmt.spec.labels:  # named labels: refuse an unknown one at the row that has it
+            label_index(label, fmt.spec.labels, uri, n, field)
+        return Record(values, label)
+
+    def finish(
+        self, fmt: RowFormatter, rec: Record, labels: list[str] | None, uri: str, n: int
+    ) -> dict[str, Any]:
+        assert labels is not None
+        return {
+            **rec.values,
+            "label": label_index(rec.label, labels, uri, n, fmt.fields["label"] or "label"),
+        }
+
+    def features(self, pair: bool) -> dict[str, str]:
+        return {"text": "string", **({"text_pair": "string"} if pair else {}), "label": "int64"}
+
+    def peft_task_type(self, encoder_decoder: bool) -> str:
+        return "SEQ_2_SEQ_LM" if encoder_decoder else "SEQ_CLS"
+
+    # -- model ----------------------------------------------------------------------------
 
     def load_model(
         self,

@@ -17,6 +17,9 @@ from typing import Any
 
 import torch
 
+from ftjobs.trainer.data.errors import DataError, where
+from ftjobs.trainer.data.formatting import Record, RowFormatter, as_text
+from ftjobs.trainer.tasks.base import TaskAdapter
 from ftjobs.trainer.tasks.common import (
     Collator,
     default_max_length,
@@ -81,8 +84,53 @@ def _encode(tokenizer: Any, max_len: int, batch: dict[str, list[Any]]) -> Any:
     return enc, starts, ends, context_id
 
 
-class QuestionAnswering:
+class QuestionAnswering(TaskAdapter):
     name = "question-answering"
+    columns = ("question", "context", "answer_text")
+    required = ("question", "context", "answer_text")
+    inputs = ("question", "context")
+    outputs = ("answer_text",)
+
+    # -- rows: question, context, answer_text, answer_start (char offset) -------------------
+
+    def record(
+        self, fmt: RowFormatter, row: dict[str, Any], uri: str, n: int, *, pair: bool
+    ) -> Record:
+        question = fmt.input_or_template(row, "question", uri, n)
+        context = fmt.text(row, fmt.fields["context"] or "", uri, n)
+        answer = fmt.get(row, fmt.fields["answer"] or "", uri, n)
+        start: Any = row.get("answer_start")
+        if isinstance(answer, dict):  # SQuAD layout: {"text": [...], "answer_start": [...]}
+            texts, starts = answer.get("text") or [""], answer.get("answer_start") or [None]
+            answer, start = texts[0], starts[0]
+        answer_text = as_text(answer).strip() if fmt.strip else as_text(answer)
+        values = {"question": question, "context": context, "answer_text": answer_text}
+        return Record({**values, "answer_start": start})
+
+    def check(self, fmt: RowFormatter, rec: Record, uri: str, n: int) -> None:
+        # The answer must be in the context; checked once the row survived cleaning, so
+        # an empty context is dropped rather than an error.
+        self.finish(fmt, rec, None, uri, n)
+
+    def finish(
+        self, fmt: RowFormatter, rec: Record, labels: list[str] | None, uri: str, n: int
+    ) -> dict[str, Any]:
+        out = dict(rec.values)
+        context, answer, start = out["context"], out["answer_text"], out["answer_start"]
+        if not (isinstance(start, int) and context[start : start + len(answer)] == answer):
+            start = context.find(answer)
+        if start < 0:
+            raise DataError(
+                f"{where(uri, n, fmt.fields['answer'])}: answer {answer[:80]!r} "
+                "is not in the context"
+            )
+        out["answer_start"] = start
+        return out
+
+    def features(self, pair: bool) -> dict[str, str]:
+        return {**{c: "string" for c in self.columns}, "answer_start": "int64"}
+
+    # -- model ----------------------------------------------------------------------------
 
     def load_model(
         self,

@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from ftjobs.trainer.data.formatting import Record, RowFormatter
+from ftjobs.trainer.tasks.base import TaskAdapter
 from ftjobs.trainer.tasks.causal_lm import lm_loss, pad_collator, prompt_ids, tokenize_pairs
 from ftjobs.trainer.tasks.common import (
     Collator,
@@ -29,12 +31,28 @@ from ftjobs.trainer.tasks.common import (
 )
 
 
-class Seq2Seq:
+class Seq2Seq(TaskAdapter):
     name = "seq2seq"
+    columns = ("source", "target")
+    required = ("source", "target")
+    inputs = ("source",)
+    outputs = ("target",)
 
     def __init__(self) -> None:
         # Decided by load_model from the model config; tokenize() follows it.
         self.encoder_decoder: bool | None = None
+
+    # -- rows: source (prompt-templated), target --------------------------------------------
+
+    def record(
+        self, fmt: RowFormatter, row: dict[str, Any], uri: str, n: int, *, pair: bool
+    ) -> Record:
+        source = fmt.input_or_template(row, "source", uri, n)
+        return Record(
+            {"source": source, "target": fmt.text(row, fmt.fields["target"] or "", uri, n)}
+        )
+
+    # -- model ----------------------------------------------------------------------------
 
     def load_model(
         self,
@@ -137,8 +155,6 @@ class Seq2Seq:
         synced_gpus: bool = False,
         max_seq_length: int | None = None,
     ) -> dict[str, float]:
-        import sacrebleu
-
         enc_dec = self._is_encoder_decoder(model)
         max_len = max_seq_length or default_max_length(model, tokenizer)
         encoded = self._tokenize(rows, tokenizer, max_len, enc_dec)
@@ -156,9 +172,13 @@ class Seq2Seq:
                     max_new_tokens=max_new_tokens,
                     synced_gpus=synced_gpus,
                 )
-        result = {
-            "chrf": float(sacrebleu.corpus_chrf(hyps, [refs]).score),
-            "bleu": float(sacrebleu.corpus_bleu(hyps, [refs]).score),
-            "loss": loss,
+        return select({**self.scores(hyps, refs), "loss": loss}, metrics)
+
+    def scores(self, hypotheses: list[str], references: list[str]) -> dict[str, float]:
+        """Corpus scores (0-100) of greedy generations against the targets: chrF and BLEU."""
+        import sacrebleu
+
+        return {
+            "chrf": float(sacrebleu.corpus_chrf(hypotheses, [references]).score),
+            "bleu": float(sacrebleu.corpus_bleu(hypotheses, [references]).score),
         }
-        return select(result, metrics)
