@@ -1,4 +1,5 @@
-"""The pod's volumes: the resolved config, scratch space, /tmp and shared memory.
+"""The pod's volumes: the resolved config, scratch space, /tmp, shared memory, and what
+the storage schemes need (render.schemes: e.g. a credentials file from a Secret).
 
 Every writable path is an emptyDir, which is what lets the root filesystem be read-only.
 """
@@ -7,6 +8,7 @@ from typing import Any
 
 from ftjobs.api.constants import CONFIG_MOUNT_DIR, SCRATCH_DIR
 from ftjobs.api.spec import FineTuneJobSpec
+from ftjobs.render.schemes import scheme_mounts, scheme_volumes
 from ftjobs.render.settings import RenderSettings
 
 CONFIG_VOLUME = "config"
@@ -39,7 +41,7 @@ def volumes(
             # Memory-backed: it counts against the container's memory limit.
             shm["sizeLimit"] = spec.resources.shared_memory
         out.append({"name": SHM_VOLUME, "emptyDir": shm})
-    return out
+    return out + scheme_volumes(spec)
 
 
 def volume_mounts(spec: FineTuneJobSpec) -> list[dict[str, Any]]:
@@ -50,4 +52,4 @@ def volume_mounts(spec: FineTuneJobSpec) -> list[dict[str, Any]]:
     ]
     if needs_shared_memory(spec):
         out.append({"name": SHM_VOLUME, "mountPath": "/dev/shm"})
-    return out
+    return out + scheme_mounts(spec)

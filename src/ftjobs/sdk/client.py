@@ -375,13 +375,13 @@ def summary_of(view: JobView) -> dict[str, Any]:
     output = raw_spec.get("output")
     stored: dict[str, Any] = {}
     if output and view.phase == "Succeeded":
+        from ftjobs.api.spec import Storage
         from ftjobs.storage import open_store
 
         try:
             store = open_store(
                 job_output_uri(output, view.namespace, view.name),
-                endpoint=raw_spec.get("endpoint"),
-                region=raw_spec.get("region"),
+                storage=Storage.model_validate(raw_spec),
             )
             stored = json.loads(store.get_bytes("summary.json"))
         except Exception:

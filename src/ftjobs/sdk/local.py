@@ -279,8 +279,7 @@ def run_local(
 
 
 def _store(config: TrainerConfig) -> Any:
-    storage = config.spec.storage
-    return open_store(config.output_uri, endpoint=storage.endpoint, region=storage.region)
+    return open_store(config.output_uri, storage=config.spec.storage)
 
 
 def _progress(config: TrainerConfig) -> list[dict[str, Any]]:

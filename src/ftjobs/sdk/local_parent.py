@@ -23,7 +23,7 @@ def resolve_local_parent(
         return spec, None
     output = job_output_uri(spec.storage.output, namespace, name)
     try:
-        store = open_store(output, endpoint=spec.storage.endpoint, region=spec.storage.region)
+        store = open_store(output, storage=spec.storage)
         finished = store.exists("summary.json")
         exported = store.exists("model/README.md")
     except StorageError as exc:

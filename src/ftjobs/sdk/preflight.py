@@ -7,7 +7,8 @@ Checks, each ok / warn / fail / skip:
   memory    per-GPU model-state memory for the model size and ZeRO stage (sdk/memory.py,
             DeepSpeed's estimator formulas) against the GPUs' memory when nodes publish
             it (the nvidia.com/gpu.memory label of GPU feature discovery, MiB);
-  secret    spec.storage.credentialsSecret exists and holds the AWS key names;
+  secret    the Secrets the storage schemes name (spec.storage.credentialsSecret, ...)
+            exist and hold their keys (render.schemes says which);
   storage   model, dataset and output URIs answer with those credentials: objects to
             read exist, the output prefix accepts a write (a probe object, deleted again);
   hub       hf:// models and datasets: the repo and the revision exist (sdk/hub_check.py),
@@ -24,22 +25,23 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ftjobs.api.job import FineTuneJob
+from ftjobs.api.spec import Storage
 from ftjobs.k8s import KubeError, jobs_api
+from ftjobs.render.schemes import SecretNeed, secret_needs
 from ftjobs.sdk import memory
 from ftjobs.sdk.client import Client
 from ftjobs.sdk.hub_check import check_hub
-from ftjobs.storage import StorageError, open_store, parse_uri
+from ftjobs.storage import StorageError, backend, is_remote, open_store, parse_uri, scheme_of
 
 Status = Literal["ok", "warn", "fail", "skip"]
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_MEMORY_LABEL = "nvidia.com/gpu.memory"  # MiB, from GPU feature discovery
-CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+# scheme -> the values of the keys of its credentials Secret (read by preflight only)
+Credentials = dict[str, dict[str, str]]
 PROBE_NAME = ".ftjobs-preflight"
 NO_CLUSTER = "no cluster (no kubeconfig or --offline): not checked"
 
@@ -83,7 +85,7 @@ def preflight(
     ns = namespace or job.metadata.namespace or (client.namespace if client else "default")
     report = Report()
     nodes: list[jobs_api.NodeGpus] = []
-    creds: dict[str, str] | None = None
+    creds: Credentials = {}
     if client is None:
         for name in ("gpus", "secret"):
             report.add(name, "skip", NO_CLUSTER)
@@ -169,13 +171,13 @@ def _tolerated(taint: dict[str, Any], tolerations: list[dict[str, Any]]) -> bool
 # --- memory ------------------------------------------------------------------------------
 
 
-def _model_size(job: FineTuneJob, creds: dict[str, str] | None = None) -> tuple[int, int] | None:
+def _model_size(job: FineTuneJob, creds: Credentials | None = None) -> tuple[int, int] | None:
     uri = job.spec.model.uri
     if uri is None:  # model.fromJob: the parent's model is not known before it finishes
         return None
-    if uri.startswith("s3://"):
-        with contextlib.suppress(Exception), _credentials(creds):
-            store = open_store(uri, endpoint=_endpoint(job), region=job.spec.storage.region)
+    if is_remote(uri):
+        with contextlib.suppress(Exception), _credentials(uri, creds or {}):
+            store = open_store(uri, storage=job.spec.storage)
             found = memory.params_from_config(json.loads(store.get_bytes("config.json")))
             if found:
                 return found
@@ -190,7 +192,7 @@ def _check_memory(
     params: int | None,
     gpu_memory_bytes: int | None,
     nodes: list[jobs_api.NodeGpus],
-    creds: dict[str, str] | None,
+    creds: Credentials,
 ) -> None:
     spec = job.spec
     size = (params, max(params // 20, 1)) if params else _model_size(job, creds)
@@ -253,32 +255,43 @@ def _published_gpu_memory(nodes: list[jobs_api.NodeGpus]) -> int | None:
 # --- Secret ------------------------------------------------------------------------------
 
 
-def _check_secret(
-    job: FineTuneJob, client: Client, namespace: str, report: Report
-) -> dict[str, str] | None:
-    """Checks the Secret; returns its credentials when the caller may read them."""
-    name = job.spec.storage.credentials_secret
-    if not name:
+def _check_secret(job: FineTuneJob, client: Client, namespace: str, report: Report) -> Credentials:
+    """Checks the Secrets the storage schemes name (render.schemes); returns, by scheme,
+    the credentials of those the caller may read."""
+    needs = secret_needs(job.spec)
+    if not needs:
         report.add("secret", "skip", "no storage.credentialsSecret (pods use ambient identity)")
-        return None
+    creds: Credentials = {}
+    for need in needs:
+        values = _check_one_secret(need, client, namespace, report)
+        if values is not None:
+            creds[need.scheme] = values
+    return creds
+
+
+def _check_one_secret(
+    need: SecretNeed, client: Client, namespace: str, report: Report
+) -> dict[str, str] | None:
+    name, check = need.name, need.check
     try:
         keys = jobs_api.secret_keys(client.kube, namespace, name)
     except KubeError as exc:
         report.add(
-            "secret", "warn", f"cannot read Secret {namespace}/{name} ({exc.reason}): not checked"
+            check, "warn", f"cannot read Secret {namespace}/{name} ({exc.reason}): not checked"
         )
         return None
     if keys is None:
-        report.add("secret", "fail", f"Secret {namespace}/{name} does not exist")
+        report.add(check, "fail", f"Secret {namespace}/{name} does not exist ({need.field})")
         return None
-    missing = [k for k in CREDENTIAL_KEYS if k not in keys]
+    missing = [k for k in need.required if k not in keys]
     if missing:
-        report.add("secret", "fail", f"Secret {namespace}/{name} lacks {', '.join(missing)}")
+        report.add(check, "fail", f"Secret {namespace}/{name} lacks {', '.join(missing)}")
         return None
-    report.add("secret", "ok", f"Secret {namespace}/{name} has {', '.join(CREDENTIAL_KEYS)}")
+    report.add(check, "ok", f"Secret {namespace}/{name} has {', '.join(need.required)}")
     try:
-        wanted = [*CREDENTIAL_KEYS, "AWS_SESSION_TOKEN"]
-        return jobs_api.secret_values(client.kube, namespace, name, wanted)
+        return jobs_api.secret_values(
+            client.kube, namespace, name, [*need.required, *need.optional]
+        )
     except KubeError:
         return None
 
@@ -303,29 +316,17 @@ def _check_hub_secret(job: FineTuneJob, client: Client, namespace: str, report: 
 # --- storage -----------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _credentials(creds: dict[str, str] | None) -> Iterator[None]:
-    """The Secret's keys in the environment (boto3's default chain) for the block only."""
-    if not creds:
-        yield
-        return
-    saved = {k: os.environ.get(k) for k in (*CREDENTIAL_KEYS, "AWS_SESSION_TOKEN", "AWS_PROFILE")}
-    try:
-        os.environ.pop("AWS_PROFILE", None)
-        os.environ.pop("AWS_SESSION_TOKEN", None)
-        os.environ.update(creds)
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+def _credentials(uri: str, creds: Credentials) -> contextlib.AbstractContextManager[None]:
+    """The Secret's credentials for `uri`'s scheme, for the block only (its backend knows
+    how its client takes them)."""
+    scheme = scheme_of(uri)
+    return backend(scheme).credentials(creds.get(scheme, {}))
 
 
-def _endpoint(job: FineTuneJob) -> str | None:
-    endpoint = job.spec.storage.endpoint
-    return str(endpoint) if endpoint else None
+def _whose(uri: str, creds: Credentials) -> str:
+    if scheme_of(uri) in creds:
+        return "the Secret's credentials"
+    return "your credentials (environment)"
 
 
 def _targets(job: FineTuneJob) -> list[tuple[str, str, bool]]:
@@ -341,55 +342,53 @@ def _targets(job: FineTuneJob) -> list[tuple[str, str, bool]]:
     return out
 
 
-def _check_storage(
-    job: FineTuneJob, namespace: str, creds: dict[str, str] | None, report: Report
-) -> None:
-    whose = "the Secret's credentials" if creds else "your credentials (environment)"
-    endpoint, region = _endpoint(job), job.spec.storage.region
-    with _credentials(creds):
-        for label, uri, is_prefix in _targets(job):
-            if uri.startswith("hf://"):
-                continue  # the hub checks
-            if not uri.startswith("s3://"):
-                scheme = uri.split("://", 1)[0]
-                report.add(f"storage {label}", "skip", f"{scheme}:// is not checked here ({uri})")
-                continue
-            try:
-                found = _readable(uri, is_prefix, endpoint, region)
-            except Exception as exc:  # every storage or network failure is a finding
-                report.add(f"storage {label}", "fail", f"{uri}: {_describe(exc)} ({whose})")
-                continue
-            if found:
-                report.add(f"storage {label}", "ok", f"{uri} is readable ({whose})")
-            else:
-                report.add(f"storage {label}", "fail", f"{uri}: nothing there ({whose})")
-        output = job.spec.storage.output
-        if not output.startswith("s3://"):
-            report.add("storage output", "skip", f"{output} is a path inside the pods")
-            return
-        name = job.metadata.name or job.metadata.generate_name or "unnamed"
+def _check_storage(job: FineTuneJob, namespace: str, creds: Credentials, report: Report) -> None:
+    storage = job.spec.storage
+    for label, uri, is_prefix in _targets(job):
+        if uri.startswith("hf://"):
+            continue  # the hub checks
+        if not is_remote(uri):
+            scheme = uri.split("://", 1)[0]
+            report.add(f"storage {label}", "skip", f"{scheme}:// is not checked here ({uri})")
+            continue
+        whose = _whose(uri, creds)
         try:
-            store = open_store(output, endpoint=endpoint, region=region).child(
-                f"{namespace}/{name}"
-            )
+            with _credentials(uri, creds):
+                found = _readable(uri, is_prefix, storage)
+        except Exception as exc:  # every storage or network failure is a finding
+            report.add(f"storage {label}", "fail", f"{uri}: {_describe(exc)} ({whose})")
+            continue
+        if found:
+            report.add(f"storage {label}", "ok", f"{uri} is readable ({whose})")
+        else:
+            report.add(f"storage {label}", "fail", f"{uri}: nothing there ({whose})")
+    output = storage.output
+    if not is_remote(output):
+        report.add("storage output", "skip", f"{output} is a path inside the pods")
+        return
+    whose = _whose(output, creds)
+    name = job.metadata.name or job.metadata.generate_name or "unnamed"
+    try:
+        with _credentials(output, creds):
+            store = open_store(output, storage=storage).child(f"{namespace}/{name}")
             store.put_bytes(PROBE_NAME, b"ftjobs preflight write probe\n")
             store.delete(PROBE_NAME)
-        except Exception as exc:
-            report.add("storage output", "fail", f"{output}: {_describe(exc)} ({whose})")
-        else:
-            report.add("storage output", "ok", f"{output} accepts writes ({whose})")
+    except Exception as exc:
+        report.add("storage output", "fail", f"{output}: {_describe(exc)} ({whose})")
+    else:
+        report.add("storage output", "ok", f"{output} accepts writes ({whose})")
 
 
-def _readable(uri: str, is_prefix: bool, endpoint: str | None, region: str | None) -> bool:
+def _readable(uri: str, is_prefix: bool, storage: Storage) -> bool:
     """An object at `uri`, or objects under it."""
     parsed = parse_uri(uri)
     key = (parsed.prefix or "").strip("/")
     if key and not is_prefix:
         parent, _, leaf = key.rpartition("/")
-        root = f"s3://{parsed.bucket}/{parent}" if parent else f"s3://{parsed.bucket}"
-        if open_store(root, endpoint=endpoint, region=region).exists(leaf):
+        root = str(replace(parsed, prefix=parent))
+        if open_store(root, storage=storage).exists(leaf):
             return True
-    return bool(open_store(uri, endpoint=endpoint, region=region).list())
+    return bool(open_store(uri, storage=storage).list())
 
 
 def _describe(exc: BaseException) -> str:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def run_data_from_uri(
     name: str, uri: str, *, endpoint: str | None = None, region: str | None = None
 ) -> RunData:
-    """RunData from a job's output prefix (`file://...` or `s3://...`)."""
+    """RunData from a job's output prefix (any storage scheme, e.g. `file://...`)."""
     return RunData.from_store(name, open_store(uri, endpoint=endpoint, region=region))
 
 

@@ -1,4 +1,5 @@
-"""The one adapter that talks to object storage (s3:// through boto3, and file://).
+"""The one adapter that talks to object storage: one backend per URI scheme
+(storage.backends: s3:// through boto3, file://).
 
     store = open_store("s3://bucket/out/ns/job")           # or file:///tmp/out/ns/job
     checkpoints = CheckpointStore(store.child("checkpoints"), keep=3)
@@ -6,13 +7,25 @@
         uploader.submit(step, local_dir)                   # returns at once
     checkpoints.fetch_latest(scratch)                      # resume: newest verified step
 
-Only this package imports boto3/botocore (an import-linter contract); everything else
-uses this interface. Credentials come only from the environment, through boto3's
-default chain, and never appear in messages.
+Only this package imports the storage client libraries (boto3/botocore, s3fs; an
+import-linter contract); everything else uses this interface. Credentials come only from
+the environment, through each client's default chain, and never appear in messages.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from ftjobs.storage.backends import (
+    SCHEMES,
+    Access,
+    backend,
+    failure_from,
+    fsspec_options,
+    is_remote,
+    options_for,
+    scheme_of,
+)
 from ftjobs.storage.base import ObjectInfo, ObjectStore, TransferSettings
 from ftjobs.storage.checkpoints import LATEST, CheckpointStore, step_dir
 from ftjobs.storage.errors import (
@@ -28,9 +41,13 @@ from ftjobs.storage.options import datasets_storage_options, resolve_endpoint, r
 from ftjobs.storage.uploader import BackgroundUploader
 from ftjobs.storage.uri import parse_uri
 
+if TYPE_CHECKING:
+    from ftjobs.api.spec import Storage
+
 __all__ = [
     "LATEST",
     "MANIFEST",
+    "SCHEMES",
     "BackgroundUploader",
     "CheckpointStore",
     "CorruptObject",
@@ -45,13 +62,19 @@ __all__ = [
     "StorageError",
     "TransferSettings",
     "append_jsonl",
+    "backend",
     "datasets_storage_options",
     "download_dir",
+    "failure_from",
+    "fsspec_options",
+    "is_remote",
     "open_store",
+    "options_for",
     "parse_uri",
     "read_jsonl",
     "resolve_endpoint",
     "resolve_region",
+    "scheme_of",
     "step_dir",
     "upload_dir",
 ]
@@ -63,20 +86,21 @@ def open_store(
     endpoint: str | None = None,
     region: str | None = None,
     transfer: TransferSettings | None = None,
+    storage: Storage | None = None,
 ) -> ObjectStore:
-    """An ObjectStore rooted at `uri` (s3://bucket/prefix or file:///path).
+    """An ObjectStore rooted at `uri` (scheme://bucket/prefix or file:///path), by the
+    backend registered for its scheme (storage.backends).
 
-    For s3: the endpoint is `endpoint`, else AWS_ENDPOINT_URL(_S3), else AWS itself;
-    credentials come from boto3's default chain (environment, web identity, instance
-    profile), never from arguments. boto3 is imported only for s3:// URIs, so a
-    file:// run never pays for it.
+    `storage` (a spec's spec.storage) gives each backend its own settings, so one job can
+    read s3:// and write another scheme; `endpoint`/`region` override them for `uri`'s
+    backend. For s3: the endpoint is that, else AWS_ENDPOINT_URL(_S3), else AWS itself.
+    Credentials come from each client's default chain (environment, web identity,
+    instance profile), never from arguments. A backend's client library is imported
+    only for its URIs, so a file:// run never pays for boto3.
     """
     parsed = parse_uri(uri)
-    if parsed.scheme == "file":
-        assert parsed.path is not None
-        return LocalStore(parsed.path)
-    from ftjobs.storage.s3 import S3Store, make_client
-
-    settings = transfer or TransferSettings()
-    client = make_client(resolve_endpoint(endpoint), resolve_region(region), settings)
-    return S3Store(client, parsed.bucket, parsed.prefix, settings)
+    found = backend(parsed.scheme)
+    access = found.access(storage)
+    if endpoint is not None or region is not None:
+        access = Access(endpoint or access.endpoint, region or access.region)
+    return found.open(parsed, access, transfer or TransferSettings())

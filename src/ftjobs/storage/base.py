@@ -62,6 +62,12 @@ class ObjectStore(Protocol):
 
     uri: str
 
+    @property
+    def settings(self) -> TransferSettings | None:
+        """How big objects move (multipart threshold, concurrency); None for a backend
+        without multipart transfers (file://)."""
+        ...
+
     def url(self, key: str) -> str:
         """The full URI of `key`, for messages and for handing to other tools."""
         ...

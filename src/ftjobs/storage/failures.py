@@ -194,35 +194,15 @@ def exception_class(error: BaseException) -> tuple[FailureClass, str] | None:
 
 
 def storage_failure(error: BaseException, uri: str, endpoint: str | None) -> Exception | None:
-    """The StorageError for an exception raised while reading `uri` through another
+    """The StorageError for an exception raised while reading s3:// `uri` through another
     library (s3fs under `datasets`), or None when it is no storage failure (bad data).
-
-    The message names the URI and, for a permanent failure, the endpoint and what to
-    check; never the exception's own text when that could carry request details.
-    """
-    from ftjobs.storage.errors import NotFound, StorageError
+    (storage.backends.failure_from does this for any scheme.)"""
+    from ftjobs.storage.backends import describe_failure
 
     found = exception_class(error)
     if found is None:
         return None
-    row, code = found
-    where = f"{uri} (endpoint {endpoint or 'AWS S3'})"
-    if row.retriable:
-        return StorageError(
-            f"read {where} failed: {code or type(error).__name__}: {row.cause}",
-            uri=uri,
-            code=code,
-            retriable=True,
-            failure=row.name,
-        )
-    cls = NotFound if row in (NO_SUCH_BUCKET, NO_SUCH_OBJECT) else StorageError
-    return cls(
-        f"read {where} failed: {code or row.name}: {row.cause}; {row.advice}",
-        uri=uri,
-        code=code,
-        retriable=False,
-        failure=row.name,
-    )
+    return describe_failure(found, error, uri, f"endpoint {endpoint or 'AWS S3'}")
 
 
 def failure_table(rows: tuple[FailureClass, ...]) -> str:

@@ -12,12 +12,19 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ftjobs.storage.base import CHUNK, HashingReader, ObjectInfo
+from ftjobs.storage.backends import Access
+from ftjobs.storage.base import CHUNK, HashingReader, ObjectInfo, TransferSettings
 from ftjobs.storage.errors import NotFound, StorageError
-from ftjobs.storage.uri import as_dir, check_key
+from ftjobs.storage.failures import FailureClass
+from ftjobs.storage.uri import StoreURI, as_dir, check_key
+
+if TYPE_CHECKING:
+    from ftjobs.api.spec import Storage
 
 # Temporary files carry this prefix so listings never show a half-written object.
 _TMP_PREFIX = ".ftjobs-tmp-"
@@ -29,6 +36,8 @@ class LocalStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.uri = f"file://{root}"
+        # No multipart transfers: every file is one copy.
+        self.settings: TransferSettings | None = None
 
     def url(self, key: str) -> str:
         return f"{self.uri}/{key}" if key else self.uri
@@ -154,3 +163,32 @@ class LocalStore:
 
     def __repr__(self) -> str:
         return f"LocalStore({self.uri!r})"
+
+
+class LocalBackend:
+    """The file:// scheme for the registry (storage.backends): paths inside the pod or on
+    the caller's machine; no server, no credentials."""
+
+    scheme = "file"
+
+    def access(self, storage: Storage | None) -> Access:
+        return Access()
+
+    def open(self, uri: StoreURI, access: Access, transfer: TransferSettings) -> LocalStore:
+        assert uri.path is not None
+        return LocalStore(uri.path)
+
+    def fsspec_options(self, access: Access, transfer: TransferSettings) -> dict[str, Any]:
+        return {}
+
+    def classify(self, error: BaseException) -> tuple[FailureClass, str] | None:
+        return None
+
+    def server(self, options: Mapping[str, Any]) -> str:
+        return "local filesystem"
+
+    def credentials(self, values: Mapping[str, str]) -> AbstractContextManager[None]:
+        return nullcontext()
+
+
+BACKEND = LocalBackend()

@@ -130,14 +130,16 @@ def _run(
     parts concurrently and buffers up to max_concurrency of them; two pools bound memory
     and connections without a big file ever holding up a small one. The first failure is
     raised and the jobs not yet started are cancelled."""
-    settings = getattr(store, "settings", None)
-    threshold = getattr(settings, "multipart_threshold", None)
+    settings = store.settings
+    threshold = settings.multipart_threshold if settings is not None else None
     order = sorted(range(len(jobs)), key=lambda i: -sizes[i])
     big = [jobs[i] for i in order if threshold is not None and sizes[i] >= threshold]
     small = [jobs[i] for i in order if threshold is None or sizes[i] < threshold]
     pools = [
         ThreadPoolExecutor(max(1, concurrency), thread_name_prefix=name),
-        ThreadPoolExecutor(max(1, getattr(settings, "max_multipart_files", 1)), name + "-big"),
+        ThreadPoolExecutor(
+            max(1, settings.max_multipart_files if settings is not None else 1), name + "-big"
+        ),
     ]
     try:
         futures = [pools[1].submit(job) for job in big] + [pools[0].submit(j) for j in small]

@@ -14,9 +14,9 @@ import hashlib
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import boto3.exceptions
@@ -24,10 +24,21 @@ import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
+from ftjobs.storage.backends import Access
 from ftjobs.storage.base import HashingReader, ObjectInfo, TransferSettings
 from ftjobs.storage.errors import NotFound, StorageError
-from ftjobs.storage.failures import NETWORK, NO_SUCH_BUCKET, NO_SUCH_OBJECT, exception_class
-from ftjobs.storage.uri import as_dir, check_key
+from ftjobs.storage.failures import (
+    NETWORK,
+    NO_SUCH_BUCKET,
+    NO_SUCH_OBJECT,
+    FailureClass,
+    exception_class,
+)
+from ftjobs.storage.options import datasets_storage_options, resolve_endpoint, resolve_region
+from ftjobs.storage.uri import StoreURI, as_dir, check_key
+
+if TYPE_CHECKING:
+    from ftjobs.api.spec import Storage
 
 # S3 refuses more than 10,000 parts; keep a margin when sizing parts for huge files.
 _MAX_PARTS = 9_000
@@ -237,3 +248,57 @@ class S3Store:
 
     def __repr__(self) -> str:
         return f"S3Store({self.uri!r})"
+
+
+_CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+
+
+class S3Backend:
+    """The s3:// scheme for the registry (storage.backends): spec.storage.endpoint and
+    .region, boto3 for objects, s3fs for `datasets`, botocore's errors."""
+
+    scheme = "s3"
+
+    def access(self, storage: Storage | None) -> Access:
+        if storage is None:
+            return Access()
+        return Access(str(storage.endpoint) if storage.endpoint else None, storage.region)
+
+    def open(self, uri: StoreURI, access: Access, transfer: TransferSettings) -> S3Store:
+        client = make_client(
+            resolve_endpoint(access.endpoint), resolve_region(access.region), transfer
+        )
+        return S3Store(client, uri.bucket, uri.prefix, transfer)
+
+    def fsspec_options(self, access: Access, transfer: TransferSettings) -> dict[str, Any]:
+        return datasets_storage_options(access.endpoint, access.region, transfer)
+
+    def classify(self, error: BaseException) -> tuple[FailureClass, str] | None:
+        return exception_class(error)
+
+    def server(self, options: Mapping[str, Any]) -> str:
+        endpoint = options.get("client_kwargs", {}).get("endpoint_url")
+        return f"endpoint {endpoint or 'AWS S3'}"
+
+    @contextlib.contextmanager
+    def credentials(self, values: Mapping[str, str]) -> Iterator[None]:
+        """The Secret's keys in the environment (boto3's default chain) for the block only;
+        a profile or session token of the caller's own would otherwise mix in."""
+        if not values:
+            yield
+            return
+        saved = {k: os.environ.get(k) for k in _CREDENTIAL_ENV}
+        try:
+            os.environ.pop("AWS_PROFILE", None)
+            os.environ.pop("AWS_SESSION_TOKEN", None)
+            os.environ.update(values)
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+BACKEND = S3Backend()

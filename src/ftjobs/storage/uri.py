@@ -1,7 +1,8 @@
 """Parsing store URIs and joining keys.
 
-Two schemes: `s3://bucket/prefix` and `file:///absolute/path` (a bare path is taken as
-a file path, which is what a local run's `--output DIR` gives). Keys are always
+`scheme://bucket/prefix` for every network backend in storage.backends (s3://, ...) and
+`file:///absolute/path` (a bare path is taken as a file path, which is what a local run's
+`--output DIR` gives). Keys are always
 `/`-separated and relative to a store's root; they may not escape it (`..`) or be
 absolute, so a manifest or a caller cannot address an object outside the job's prefix.
 """
@@ -12,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from ftjobs.storage.backends import LOCAL_SCHEME, REMOTE_SCHEMES, SCHEMES
 from ftjobs.storage.errors import StorageError
 
 
 @dataclass(frozen=True)
 class StoreURI:
-    """A parsed root: `scheme` is "s3" or "file"; for s3 `bucket` and `prefix`
-    (no leading slash, "" or ending with "/"); for file `path` (absolute)."""
+    """A parsed root: `scheme` is a registered scheme; for a network backend `bucket` and
+    `prefix` (no leading slash, "" or ending with "/"); for file `path` (absolute)."""
 
     scheme: str
     bucket: str = ""
@@ -26,9 +28,9 @@ class StoreURI:
     path: Path | None = None
 
     def __str__(self) -> str:
-        if self.scheme == "s3":
-            return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
-        return f"file://{self.path}"
+        if self.scheme == LOCAL_SCHEME:
+            return f"file://{self.path}"
+        return f"{self.scheme}://{self.bucket}/{self.prefix}".rstrip("/")
 
 
 def parse_uri(uri: str) -> StoreURI:
@@ -38,19 +40,21 @@ def parse_uri(uri: str) -> StoreURI:
             raise StorageError("empty storage URI")
         return StoreURI("file", path=Path(uri).expanduser().resolve())
     parsed = urlparse(uri)
-    if parsed.scheme == "s3":
+    if parsed.scheme in REMOTE_SCHEMES:
         if not parsed.netloc:
             raise StorageError(f"no bucket in {uri!r}", uri=uri)
         prefix = parsed.path.lstrip("/")
         if prefix and not prefix.endswith("/"):
             prefix += "/"
-        return StoreURI("s3", bucket=parsed.netloc, prefix=prefix)
-    if parsed.scheme == "file":
+        return StoreURI(parsed.scheme, bucket=parsed.netloc, prefix=prefix)
+    if parsed.scheme == LOCAL_SCHEME:
         # file://host/path is a remote file share; only the local forms are meaningful.
         if parsed.netloc not in ("", "localhost"):
             raise StorageError(f"file URI must be file:///absolute/path, got {uri!r}", uri=uri)
         return StoreURI("file", path=Path(unquote(parsed.path)).resolve())
-    raise StorageError(f"unsupported storage scheme in {uri!r} (use s3:// or file://)", uri=uri)
+    remote_first = sorted(SCHEMES, key=lambda scheme: scheme == LOCAL_SCHEME)
+    known = " or ".join(f"{scheme}://" for scheme in remote_first)
+    raise StorageError(f"unsupported storage scheme in {uri!r} (use {known})", uri=uri)
 
 
 def check_key(key: str, *, allow_empty: bool = False) -> str:

@@ -116,9 +116,7 @@ def run(config: TrainerConfig, world: object) -> int:
     reporter = None
     if world.is_main:
         spec = config.spec
-        out = open_store(
-            config.output_uri, endpoint=spec.storage.endpoint, region=spec.storage.region
-        )
+        out = open_store(config.output_uri, storage=spec.storage)
         reporter = CompositeReporter(
             StorageReporter(out), *_trackers(config, world, out), *_extra_reporters(config)
         )

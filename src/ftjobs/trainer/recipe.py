@@ -40,8 +40,8 @@ from ftjobs.api.trainer_config import TrainerConfig
 from ftjobs.storage import (
     NotFound,
     ObjectStore,
-    datasets_storage_options,
     open_store,
+    options_for,
     upload_dir,
 )
 from ftjobs.storage.manifest import download_prefix
@@ -110,9 +110,7 @@ class Recipe:
         spec, world = self.spec, self.world
         self.scratch = scratch_dir(world)
         storage = spec.storage
-        self.out: ObjectStore = open_store(
-            self.config.output_uri, endpoint=storage.endpoint, region=storage.region
-        )
+        self.out: ObjectStore = open_store(self.config.output_uri, storage=storage)
         seed_everything(spec.hyperparameters.seed)
 
         # 1-2. task and data: read, clean, format, split (every rank reads the same rows;
@@ -122,7 +120,7 @@ class Recipe:
             spec,
             rank=world.rank,
             world_size=world.size,
-            storage_options=lambda: datasets_storage_options(storage.endpoint, storage.region),
+            storage_options=options_for(storage),
         )
         if world.is_main:
             self.out.put_bytes("data-report.json", _json(self.data.report))
@@ -232,7 +230,7 @@ class Recipe:
         return _DTYPES[wanted]
 
     def _fetch_model(self) -> Path:
-        """A local folder with the base model (downloaded once per node from s3://)."""
+        """A local folder with the base model (downloaded once per node from its store)."""
         uri = self.spec.model.location
         storage = self.spec.storage
         if uri.startswith("hf://"):
@@ -240,9 +238,7 @@ class Recipe:
                 self.spec.model,
                 target=self.scratch / "model",
                 world=self.world,
-                open_cache=lambda prefix: open_store(
-                    prefix, endpoint=storage.endpoint, region=storage.region
-                ),
+                open_cache=lambda prefix: open_store(prefix, storage=storage),
             )
         parsed = parse_uri(uri)
         if parsed.scheme == "file":
@@ -252,7 +248,7 @@ class Recipe:
             return parsed.path
         target = self.scratch / "model"
         if self.world.local_rank == 0:
-            store = open_store(uri, endpoint=storage.endpoint, region=storage.region)
+            store = open_store(uri, storage=storage)
             if not target.exists():
                 _download_model(store, target)
         barrier()

@@ -1,7 +1,8 @@
 """Finding data files behind a URI and reading their rows one by one.
 
-s3:// goes through `datasets` streaming readers and fsspec/s3fs with the caller's
-storage options; hf://datasets/org/name[@revision][/path] through the same readers and
+A storage backend's URI (s3://, ...; ftjobs.storage.backends) goes through `datasets`
+streaming readers and that scheme's fsspec filesystem with the caller's per-URI storage
+options; hf://datasets/org/name[@revision][/path] through the same readers and
 huggingface_hub's fsspec filesystem (streamed from the Hub, nothing downloaded whole);
 file:// through the same readers on local paths. A URI that names a
 folder or key prefix means every data file under it (sorted, so row order is stable).
@@ -17,9 +18,12 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
+from ftjobs.storage.backends import call_options, failure_from, is_remote
 from ftjobs.trainer.data.errors import DataError, where
 
-StorageOptions = Callable[[], dict[str, Any]] | None
+# uri -> fsspec storage_options (ftjobs.storage.options_for); a callable without
+# parameters gives the same options for every remote URI (the older form).
+StorageOptions = Callable[[str], dict[str, Any]] | Callable[[], dict[str, Any]] | None
 
 # Extension (before any compression suffix) -> `datasets` packaged builder.
 _FORMATS = {
@@ -45,8 +49,8 @@ class DataFile:
 
 def _options(uri: str, storage_options: StorageOptions) -> dict[str, Any]:
     # A fresh dict per call: datasets/fsspec mutate what they are given.
-    if uri.startswith("s3://") and storage_options is not None:
-        return dict(storage_options())
+    if is_remote(uri) and storage_options is not None:
+        return call_options(storage_options, uri)
     return {}
 
 
@@ -69,9 +73,9 @@ def resolve_files(uri: str, fmt: str, storage_options: StorageOptions) -> list[D
     """The data files behind `uri`: the file itself, or every data file under a prefix."""
     import fsspec
 
-    if uri.startswith("s3://"):
+    if is_remote(uri):
         fs, path = fsspec.core.url_to_fs(uri, **_options(uri, storage_options))
-        scheme = "s3://"
+        scheme = uri.split("://", 1)[0] + "://"
     elif uri.startswith("hf://"):
         # huggingface_hub's HfFileSystem: HF_ENDPOINT and HF_TOKEN from the environment.
         fs, path = fsspec.core.url_to_fs(uri)
@@ -121,7 +125,7 @@ def iter_rows(
     import datasets
 
     kwargs: dict[str, Any] = {}
-    if file.uri.startswith("s3://"):
+    if is_remote(file.uri):
         kwargs["storage_options"] = _options(file.uri, storage_options)
     row = 0
     try:
@@ -144,12 +148,7 @@ def iter_rows(
 
 
 def _raise_if_storage_failure(exc: Exception, uri: str, storage_options: StorageOptions) -> None:
-    if not uri.startswith("s3://"):
-        return
-    from ftjobs.storage.failures import storage_failure
-
-    endpoint = _options(uri, storage_options).get("client_kwargs", {}).get("endpoint_url")
-    failure = storage_failure(exc, uri, endpoint)
+    failure = failure_from(exc, uri, _options(uri, storage_options))
     if failure is not None:
         raise failure from None
 

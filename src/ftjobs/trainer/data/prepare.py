@@ -10,7 +10,7 @@ Every rank runs the pass (it needs the validation/test rows anyway for evaluatio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -201,11 +201,11 @@ def prepare_data(
     *,
     rank: int = 0,
     world_size: int = 1,
-    storage_options: Callable[[], dict[str, Any]] | None = None,
+    storage_options: StorageOptions = None,
 ) -> PreparedData:
     """Read, clean, format, split and check the data of `spec` (see the module docstring).
 
-    `storage_options` is called for a fresh dict whenever an s3:// location is opened.
+    `storage_options` is called for a fresh dict whenever a storage URI is opened.
     With `dataset.streaming` the train split is an IterableDataset already sharded for
     `rank` of `world_size`; map-style train is returned whole (the engine samples it).
     Raises DataError naming the file, row and field of bad data.
