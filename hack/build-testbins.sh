@@ -11,6 +11,7 @@
 #   runc        runc (cgo + libseccomp from Debian's libseccomp-dev, hack/install-node-packages.sh)
 #   cni         CNI plugins bridge, host-local, loopback, portmap
 #   coredns     CoreDNS with only the plugins the real-node tier uses
+#   kueue       Kueue manager + its CRDs and webhook manifests (from the module zip)
 # Everything comes from the Go module proxy and is built with the local Go
 # toolchain. Binaries land in ~/.cache/ftjobs/bin/<component>-<version>/ and are
 # never rebuilt while present, so a warm run takes well under a second.
@@ -30,6 +31,7 @@ CONTAINERD_VERSION=v2.4.2
 CNI_VERSION=v1.10.0
 COREDNS_VERSION=v1.15.0
 RUNC_VERSION=v1.5.3
+KUEUE_VERSION=v0.17.0
 
 CACHE=${FTJOBS_CACHE:-$HOME/.cache/ftjobs}
 BIN_ROOT=$CACHE/bin
@@ -57,6 +59,7 @@ dir_of() {
     cni) echo "$BIN_ROOT/cni-$CNI_VERSION" ;;
     coredns) echo "$BIN_ROOT/coredns-$COREDNS_VERSION" ;;
     runc) echo "$BIN_ROOT/runc-$RUNC_VERSION" ;;
+    kueue) echo "$BIN_ROOT/kueue-$KUEUE_VERSION" ;;
     *) die "unknown component $1" ;;
   esac
 }
@@ -73,10 +76,11 @@ bins_of() {
     cni) echo "bridge host-local loopback portmap" ;;
     coredns) echo "coredns" ;;
     runc) echo "runc" ;;
+    kueue) echo "kueue" ;;
   esac
 }
 
-ALL=(etcd versitygw kwok kubernetes helm toxiproxy kubelet containerd runc cni coredns)
+ALL=(etcd versitygw kwok kubernetes helm toxiproxy kubelet containerd runc cni coredns kueue)
 if [[ ${FTJOBS_BIN_VERSIONS_ONLY:-} == 1 ]]; then
   for c in "${ALL[@]}"; do echo "$c $(dir_of "$c")"; done
   exit 0
@@ -85,6 +89,7 @@ fi
 cached() {
   local d; d=$(dir_of "$1")
   for b in $(bins_of "$1"); do [[ -x $d/$b ]] || return 1; done
+  [[ $1 != kueue || -d $d/crd ]]
 }
 
 # new_wrapper <name> : fresh wrapper module dir, echoed
@@ -110,6 +115,8 @@ go_build_into() {
   local pair
   for pair in ${RENAME_BINS:-}; do mv "$tmp/${pair%%:*}" "$tmp/${pair#*:}"; done
   for b in $(bins_of "$comp"); do [[ -x $tmp/$b ]] || die "$comp: $b missing after build"; done
+  # Non-binary files a component ships with (Kueue's CRDs), copied before the rename.
+  [[ -z ${POST_BUILD:-} ]] || (cd "$w" && "$POST_BUILD" "$tmp") || die "$comp: $POST_BUILD failed"
   rm -rf "$final"; mv "$tmp" "$final"
   log "$comp: done -> $final ($(du -sh "$final" | cut -f1))"
 }
@@ -265,6 +272,21 @@ func main() { coremain.Run() }
 EOF
   go_build_into coredns "$w" "-s -w -X github.com/coredns/coredns/coremain.GitCommit=ftjobs-testbins" \
     "github.com/coredns/coredns/coremain@$v" "./coredns"
+}
+# Kueue's CRDs and webhook manifests come from the same module zip the manager is
+# built from, so the API the tests install always matches the binary.
+kueue_manifests() {
+  local dest=$1 mod
+  mod=$(go list -m -f '{{.Dir}}' sigs.k8s.io/kueue) || return 1
+  mkdir -p "$dest/crd" "$dest/webhook"
+  cp "$mod"/config/components/crd/bases/*.yaml "$dest/crd/"
+  cp "$mod/config/components/webhook/manifests.yaml" "$dest/webhook/"
+  chmod -R u+w "$dest/crd" "$dest/webhook"
+}
+build_kueue() {
+  local v=$KUEUE_VERSION p=sigs.k8s.io/kueue/pkg/version
+  POST_BUILD=kueue_manifests LDFLAGS_EXTRA="-X $p.GitVersion=$v -X $p.GitCommit=ftjobs-testbins" \
+    simple_build kueue sigs.k8s.io/kueue "$v" sigs.k8s.io/kueue/cmd/kueue
 }
 build_helm() {
   LDFLAGS_EXTRA="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \

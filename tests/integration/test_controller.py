@@ -31,6 +31,7 @@ from tests.e2e.harness import (
     ftj_manifest,
     install_crd,
     kubectl,
+    serve_controller,
     wait_for,
 )
 
@@ -45,26 +46,7 @@ def api(cluster: Any) -> Api:
 
 @pytest.fixture(scope="module")
 def controller(cluster: Any, api: Api) -> Iterator[ControllerProcess]:
-    lease = f"ftjobs-it-{uuid.uuid4().hex[:6]}"
-    proc = ControllerProcess(
-        cluster.kubeconfig,
-        "--all-namespaces",
-        "--lease-namespace",
-        "default",
-        "--lease-name",
-        lease,
-        "--lease-duration",
-        "4",
-        "--lease-renew",
-        "1",
-        "--resync-seconds",
-        "10",
-    ).start()
-    wait_for("the controller to lead", lambda: '"leading"' in proc.logs(), 60)
-    yield proc
-    alive = proc.alive()
-    proc.stop()
-    assert alive, f"the controller died during the tests:\n{proc.logs()[-4000:]}"
+    yield from serve_controller(cluster, "ftjobs-it")
 
 
 def free_port() -> int:

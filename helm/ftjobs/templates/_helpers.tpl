@@ -82,4 +82,8 @@ No access to Secrets: pods reference the credentials Secret by name, the kubelet
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
   verbs: ["get", "create", "delete"]
+# Kueue: read a queued Job's Workload (why it waits), set spec.active (spec.suspend).
+- apiGroups: ["kueue.x-k8s.io"]
+  resources: ["workloads"]
+  verbs: ["get", "list", "patch"]
 {{- end -}}

@@ -315,6 +315,9 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Restarts", "type": "integer", "jsonPath": ".status.restarts"},
     {"name": "Task", "type": "string", "jsonPath": ".spec.task", "priority": 1},
     {"name": "Nodes", "type": "integer", "jsonPath": ".spec.resources.nodes", "priority": 1},
+    # A queued job: which Kueue queue, and (in the message) what Kueue says it waits for.
+    {"name": "Queue", "type": "string", "jsonPath": ".spec.queueName", "priority": 1},
+    {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

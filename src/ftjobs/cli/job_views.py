@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Group
@@ -83,6 +84,10 @@ def status_table(view: JobView) -> Table:
     table.add_row("Phase", view.phase)
     if view.reason:
         table.add_row("Reason", view.reason)
+    since = view.queued_since
+    if since:
+        queue = (view.raw.get("spec") or {}).get("queueName", "")
+        table.add_row("Queued", f"in Kueue queue {queue} since {since} ({_for(since)})")
     table.add_row("Attempt", f"{st.attempt} (restarts: {st.restarts})")
     if st.progress:
         p = st.progress
@@ -138,3 +143,14 @@ def events_table(events: list[dict[str, Any]]) -> Table:
             str(ev.get("message", "")),
         )
     return table
+
+
+def _for(since: str) -> str:
+    """How long ago an RFC 3339 time was, as 1h02m03s."""
+    try:
+        then = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        return "?"
+    secs = max(0, int((datetime.now(UTC) - then).total_seconds()))
+    h, rest = divmod(secs, 3600)
+    return (f"{h}h" if h else "") + f"{rest // 60:02d}m{rest % 60:02d}s"

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ftjobs.api.constants import LABEL_ATTEMPT
+from ftjobs.api.constants import KUEUE_WORKLOAD_API, LABEL_ATTEMPT
 from ftjobs.controller.reconcile import Plan
 from ftjobs.k8s import Kube, KubeError
 
@@ -70,6 +70,10 @@ def execute(
         )
     for jp in plan.job_patches:
         kube.merge_patch("batch/v1", "Job", ns, jp.name, {"spec": {"suspend": jp.suspend}})
+    for wp in plan.workload_patches:
+        kube.merge_patch(
+            KUEUE_WORKLOAD_API, "Workload", ns, wp.name, {"spec": {"active": wp.active}}
+        )
     for ref in plan.delete:
         kube.delete(ref.api_version, ref.kind, ns, ref.name)
     updated: dict[str, Any] | None = None

@@ -232,6 +232,8 @@ def _count(plan: Plan) -> None:
         metrics.TRANSITIONS.labels(plan.status["phase"]).inc()
     if plan.status and "restarts" in plan.status:
         metrics.RESTARTS.inc()
+    if plan.queue_wait_seconds is not None:
+        metrics.QUEUE_WAIT_SECONDS.observe(plan.queue_wait_seconds)
 
 
 def ftj_signature(body: Any) -> tuple[Any, ...]:

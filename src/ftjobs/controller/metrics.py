@@ -27,6 +27,11 @@ API_REQUESTS = Counter(
 API_ERRORS = Counter(
     "ftjobs_api_errors_total", "Kubernetes API errors, by class and reason", ["kind", "reason"]
 )
+QUEUE_WAIT_SECONDS = Histogram(
+    "ftjobs_queue_wait_seconds",
+    "Time an attempt waited in its Kueue queue before admission",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400),
+)
 LEADER = Gauge("ftjobs_leader", "1 while this replica holds the leader lease")
 
 

@@ -1,21 +1,35 @@
-"""From API objects (dicts) to reconcile's `Observed`: child Jobs and failed pods.
+"""From API objects (dicts) to reconcile's `Observed`: child Jobs, failed pods, Kueue.
 
 Pure extraction functions plus `observe`, which reads the cluster through the adapter:
 one LIST of the FineTuneJob's Jobs (by label), and a LIST of the current attempt's pods
 only when its Job has failed (exit codes and termination messages live on the pods) or
 has pods that are not ready (a pod stuck before starting says why only on itself).
+A Job with a Kueue queue name that has not finished costs one LIST of Workloads (by
+Kueue's job-uid label): why it waits, whether it was admitted or evicted.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ftjobs.api.constants import LABEL_ATTEMPT, LABEL_JOB
+from ftjobs.api.constants import (
+    KUEUE_WORKLOAD_API,
+    LABEL_ATTEMPT,
+    LABEL_JOB,
+    LABEL_KUEUE_JOB_UID,
+    LABEL_KUEUE_QUEUE,
+)
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.parent import ObservedParent
 from ftjobs.api.status import TERMINAL_PHASES
-from ftjobs.controller.reconcile import Observed, ObservedJob, PodFailure, PodWaiting
-from ftjobs.k8s import Kube
+from ftjobs.controller.reconcile import (
+    Observed,
+    ObservedJob,
+    ObservedWorkload,
+    PodFailure,
+    PodWaiting,
+)
+from ftjobs.k8s import Kube, NotFound
 
 
 def _true(conditions: list[dict[str, Any]], ctype: str) -> dict[str, Any] | None:
@@ -143,6 +157,35 @@ def parent_to_read(job: FineTuneJob) -> str | None:
     return job.spec.model.from_job
 
 
+def observe_workload(obj: dict[str, Any]) -> ObservedWorkload:
+    """The parts of a Kueue Workload (kueue.x-k8s.io/v1beta2) the reconcile needs."""
+    status = obj.get("status") or {}
+    conds = status.get("conditions") or []
+    evicted = _true(conds, "Evicted") or {}
+    pending: dict[str, Any] = next(
+        (c for c in conds if c.get("type") == "QuotaReserved" and c.get("status") == "False"),
+        {},
+    )
+    return ObservedWorkload(
+        name=obj.get("metadata", {}).get("name", ""),
+        active=(obj.get("spec") or {}).get("active", True) is not False,
+        admitted=_true(conds, "Admitted") is not None,
+        cluster_queue=str((status.get("admission") or {}).get("clusterQueue", "")),
+        pending_message=str(pending.get("message", "")),
+        evicted_reason=str(evicted.get("reason", "")),
+        evicted_message=str(evicted.get("message", "")),
+    )
+
+
+def _workload(kube: Kube, namespace: str, job: dict[str, Any]) -> ObservedWorkload | None:
+    uid = job.get("metadata", {}).get("uid", "")
+    try:
+        items = kube.list(KUEUE_WORKLOAD_API, "Workload", namespace, f"{LABEL_KUEUE_JOB_UID}={uid}")
+    except NotFound:  # Kueue is not installed: the Job simply waits, suspended
+        return None
+    return observe_workload(items[0]) if items else None
+
+
 def observe(kube: Kube, namespace: str, name: str, from_job: str | None = None) -> Observed:
     """`from_job`: the parent FineTuneJob to read (spec.model.fromJob while unresolved)."""
     parent = (
@@ -150,12 +193,16 @@ def observe(kube: Kube, namespace: str, name: str, from_job: str | None = None) 
         if from_job is not None
         else None
     )
-    jobs = tuple(
-        observe_job(o) for o in kube.list("batch/v1", "Job", namespace, f"{LABEL_JOB}={name}")
-    )
+    objs = kube.list("batch/v1", "Job", namespace, f"{LABEL_JOB}={name}")
+    jobs = tuple(observe_job(o) for o in objs)
     if not jobs:
         return Observed(parent=parent)
     current = max(jobs, key=lambda j: j.attempt)
+    workload = None
+    current_obj = next(o for o in objs if o.get("metadata", {}).get("name") == current.name)
+    queued = LABEL_KUEUE_QUEUE in (current_obj.get("metadata", {}).get("labels") or {})
+    if queued and not (current.complete or current.failed_condition or current.deleting):
+        workload = _workload(kube, namespace, current_obj)
     failures: tuple[PodFailure, ...] = ()
     waiting: tuple[PodWaiting, ...] = ()
     failed = current.failed_condition or current.failed
@@ -170,4 +217,6 @@ def observe(kube: Kube, namespace: str, name: str, from_job: str | None = None) 
             waiting = tuple(
                 sorted((w for w in map(pod_waiting, pods) if w is not None), key=lambda w: w.pod)
             )
-    return Observed(jobs=jobs, pod_failures=failures, pod_waiting=waiting, parent=parent)
+    return Observed(
+        jobs=jobs, pod_failures=failures, pod_waiting=waiting, parent=parent, workload=workload
+    )

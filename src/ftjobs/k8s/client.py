@@ -49,6 +49,7 @@ RESOURCES: dict[tuple[str, str], str] = {
     ("rbac.authorization.k8s.io/v1", "Role"): "roles",
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rolebindings",
     ("coordination.k8s.io/v1", "Lease"): "leases",
+    ("kueue.x-k8s.io/v1beta2", "Workload"): "workloads",
     (API_VERSION, KIND): PLURAL,
 }
 

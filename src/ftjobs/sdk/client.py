@@ -95,6 +95,15 @@ class JobView:
                 return f"{cond.reason}: {cond.message}" if cond.message else cond.reason
         return self.status.message or ""
 
+    @property
+    def queued_since(self) -> str | None:
+        """When the current wait in the Kueue queue began (the Queued condition turned True),
+        or None when it does not wait in a queue."""
+        for cond in self.status.conditions:
+            if cond.type == "Queued" and cond.status == "True" and self.phase == "Queued":
+                return cond.last_transition_time
+        return None
+
     @classmethod
     def of(cls, obj: dict[str, Any]) -> JobView:
         meta = obj.get("metadata", {})

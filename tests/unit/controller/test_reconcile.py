@@ -103,7 +103,15 @@ def step(job: FineTuneJob, observed: Observed, now: datetime) -> tuple[FineTuneJ
         for o in plan.create
         if o["kind"] == "Job"
     ]
-    observed = Observed(tuple(jobs), observed.pod_failures, observed.pod_waiting, observed.parent)
+    wl = observed.workload
+    for wp in plan.workload_patches:
+        assert wl is not None and wp.name == wl.name
+        wl = replace(wl, active=wp.active)
+    if any(o["kind"] == "Job" for o in plan.create):
+        wl = None  # the Workload observed is the current attempt's: a new Job has none yet
+    observed = Observed(
+        tuple(jobs), observed.pod_failures, observed.pod_waiting, observed.parent, wl
+    )
     again = reconcile(after, observed, now)
     assert again.empty, f"not idempotent: {again}"
     return after, plan

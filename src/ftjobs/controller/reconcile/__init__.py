@@ -15,7 +15,9 @@ Lifecycle (status.phase):
 
 Failures are classified in `failures` (retriable or permanent, by the trainer's exit
 codes); a retriable one starts attempt N+1 after a backoff (`finishing`). Suspension
-(spec.suspend or a Kueue preemption) suspends the same Job: not a failure, not a restart.
+(spec.suspend) suspends the same Job: not a failure, not a restart. Under Kueue
+(`queueing`) Kueue owns the Job's suspend; an attempt it takes back (preemption) ends and
+attempt N+1 resumes from the checkpoint, not counted as a restart.
 
 Cancel: the annotation `ftjobs.dev/cancel-requested` (set by `ftjobs cancel`) deletes the
 child Jobs (pods get SIGTERM) and ends in phase Cancelled with a Failed=True condition of
@@ -23,9 +25,10 @@ reason Cancelled, so `kubectl wait --for=condition=Failed` returns; the record s
 Deleting the FineTuneJob removes everything through owner references.
 
 Modules: `dispatch` (the entry point: which step applies), `running` (create, queue,
-resume, pods waiting), `finishing` (success, failed attempt, deadline, cancel), `cleanup`
-(TTL, old attempts), `failures` (classification), `state` (the status being computed),
-`observed` / `plan` (the input and output types), `clock` (timestamps, backoff).
+resume, pods waiting), `queueing` (under Kueue), `finishing` (success, failed attempt,
+deadline, cancel), `cleanup` (TTL, old attempts), `failures` (classification), `state`
+(the status being computed), `observed` / `plan` (the input and output types), `clock`
+(timestamps, backoff).
 """
 
 from ftjobs.api.constants import ANNOTATION_CANCEL
@@ -33,8 +36,14 @@ from ftjobs.controller.reconcile.cleanup import ANNOTATION_CHILDREN_DELETED
 from ftjobs.controller.reconcile.clock import backoff_delay, format_time, parse_time
 from ftjobs.controller.reconcile.dispatch import reconcile, reconcile_invalid
 from ftjobs.controller.reconcile.failures import DISRUPTION_REASONS, Failure, classify
-from ftjobs.controller.reconcile.observed import Observed, ObservedJob, PodFailure, PodWaiting
-from ftjobs.controller.reconcile.plan import Event, JobPatch, ObjectRef, Plan
+from ftjobs.controller.reconcile.observed import (
+    Observed,
+    ObservedJob,
+    ObservedWorkload,
+    PodFailure,
+    PodWaiting,
+)
+from ftjobs.controller.reconcile.plan import Event, JobPatch, ObjectRef, Plan, WorkloadPatch
 from ftjobs.controller.reconcile.state import CONTROLLER_FIELDS, status_patch
 
 __all__ = [
@@ -48,9 +57,11 @@ __all__ = [
     "ObjectRef",
     "Observed",
     "ObservedJob",
+    "ObservedWorkload",
     "Plan",
     "PodFailure",
     "PodWaiting",
+    "WorkloadPatch",
     "backoff_delay",
     "classify",
     "format_time",

@@ -17,6 +17,7 @@ from ftjobs.controller.reconcile.finishing import (
 )
 from ftjobs.controller.reconcile.observed import Observed
 from ftjobs.controller.reconcile.plan import Event, Plan
+from ftjobs.controller.reconcile.queueing import kueue_gate
 from ftjobs.controller.reconcile.running import restart_when_due, start_attempt, track_active
 from ftjobs.controller.reconcile.state import JobNextState, NextState
 from ftjobs.render import RenderSettings
@@ -55,7 +56,7 @@ def reconcile(
         record_success(nxt, current)
     elif current.failed_condition:
         handle_failed_attempt(nxt, current, observed.pod_failures)
-    else:
+    elif not (job.spec.queue_name and kueue_gate(nxt, current, observed.workload, settings)):
         track_active(nxt, current, observed.pod_waiting)
     if current is not None and status.attempt < attempt:
         # The controller stopped between creating attempt N's Job and recording it.

@@ -52,6 +52,19 @@ class PodWaiting:
 
 
 @dataclass(frozen=True)
+class ObservedWorkload:
+    """The Kueue Workload of the current attempt's Job (read only for queued Jobs)."""
+
+    name: str
+    active: bool = True  # spec.active
+    admitted: bool = False  # Admitted=True
+    cluster_queue: str = ""  # status.admission.clusterQueue (set while admitted)
+    pending_message: str = ""  # why it waits: the QuotaReserved=False message
+    evicted_reason: str = ""  # Evicted=True reason: Preempted, PodsReadyTimeout, Deactivated
+    evicted_message: str = ""
+
+
+@dataclass(frozen=True)
 class Observed:
     """What exists on the cluster for one FineTuneJob."""
 
@@ -62,3 +75,5 @@ class Observed:
     pod_waiting: tuple[PodWaiting, ...] = ()
     # The FineTuneJob named by spec.model.fromJob (read only until status.baseModel is set).
     parent: ObservedParent | None = None
+    # Kueue's Workload of the current attempt (only when its Job carries a queue name).
+    workload: ObservedWorkload | None = None

@@ -20,6 +20,14 @@ class JobPatch:
 
 
 @dataclass(frozen=True)
+class WorkloadPatch:
+    """Set a Kueue Workload's spec.active (False: Kueue evicts it and suspends the Job)."""
+
+    name: str
+    active: bool
+
+
+@dataclass(frozen=True)
 class Event:
     type: str  # Normal | Warning
     reason: str
@@ -37,6 +45,9 @@ class Plan:
     status: dict[str, Any] | None = None  # camelCase JSON merge patch for /status
     events: tuple[Event, ...] = ()
     requeue_after: float | None = None
+    workload_patches: tuple[WorkloadPatch, ...] = ()
+    # Seconds the attempt waited for Kueue, set by the reconcile that sees it admitted.
+    queue_wait_seconds: float | None = None
 
     @property
     def empty(self) -> bool:
@@ -44,6 +55,7 @@ class Plan:
         return not (
             self.create
             or self.job_patches
+            or self.workload_patches
             or self.delete
             or self.annotations
             or self.status

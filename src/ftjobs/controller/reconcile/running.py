@@ -1,7 +1,7 @@
 """An attempt from its creation to running: create, queue/suspend/resume, pods waiting.
 
-Suspension (spec.suspend or a Kueue preemption) suspends the same Job: it is not a failure
-and does not count as a restart.
+Suspension (spec.suspend) suspends the same Job: it is not a failure and does not count
+as a restart. Under Kueue, `queueing` decides first (Kueue owns the Job's suspend).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from ftjobs.api.spec import duration_seconds
 from ftjobs.api.status import ConditionType, Phase
 from ftjobs.controller.reconcile.clock import format_time, parse_time
 from ftjobs.controller.reconcile.finishing import fail
-from ftjobs.controller.reconcile.observed import ObservedJob, PodWaiting
+from ftjobs.controller.reconcile.observed import ObservedJob, ObservedWorkload, PodWaiting
 from ftjobs.controller.reconcile.parent import resolve_parent
 from ftjobs.controller.reconcile.plan import Event, JobPatch, ObjectRef
 from ftjobs.controller.reconcile.state import JobNextState
@@ -58,7 +58,7 @@ def start_attempt(
             )
         )
     if job.spec.suspend or job.spec.queue_name:
-        _queued(nxt)
+        queued(nxt)
     else:
         nxt.phase(Phase.PENDING, f"Attempt {attempt}: waiting for pods")
 
@@ -78,7 +78,7 @@ def track_active(
     if spec.suspend and not current.suspended:
         # The Job controller deletes the pods: SIGTERM, the trainer checkpoints and exits.
         nxt.patches.append(JobPatch(current.name, suspend=True))
-        _queued(nxt)
+        queued(nxt)
         return
     if current.suspended:
         if not spec.suspend and not spec.queue_name:
@@ -90,10 +90,15 @@ def track_active(
                 Event("Normal", "Resumed", f"Resumed Job {current.name}"),
             )
             return
-        _queued(nxt)
+        queued(nxt)
         return
     # The Job runs (Kueue admitted it, or it was never suspended).
     if spec.queue_name:
+        waited = next(
+            (c for c in nxt.before.conditions if c.type == ConditionType.QUEUED.value), None
+        )
+        if waited is not None and waited.status == "True" and waited.last_transition_time:
+            nxt.queue_wait = (nxt.now - parse_time(waited.last_transition_time)).total_seconds()
         nxt.condition(ConditionType.QUEUED, False, "Admitted", "Admitted by Kueue")
     nxt.condition(ConditionType.SUSPENDED, False, "Resumed", "spec.suspend is false")
     nodes = spec.resources.nodes
@@ -151,7 +156,8 @@ def _stuck(nxt: JobNextState, current: ObservedJob, waiting: tuple[PodWaiting, .
     nxt.requeue_in((due - nxt.now).total_seconds())
 
 
-def _queued(nxt: JobNextState) -> None:
+def queued(nxt: JobNextState, wl: ObservedWorkload | None = None) -> None:
+    """Phase Queued: suspended by spec.suspend, or waiting for Kueue (with its reason)."""
     spec = nxt.job.spec
     if spec.suspend:
         msg = "Suspended (spec.suspend is true): pods stop after a checkpoint"
@@ -159,6 +165,11 @@ def _queued(nxt: JobNextState) -> None:
         reason = "Suspended"
     else:
         msg = f"Waiting for admission by Kueue queue {spec.queue_name}"
+        if wl is not None and wl.pending_message:
+            msg += f": {wl.pending_message}"
+        # Kueue's Workload appears just after the Job, and its message changes while it
+        # waits; no event of ours says so, so look again.
+        nxt.requeue_in(5 if wl is None else 15)
         nxt.condition(ConditionType.SUSPENDED, False, "Resumed", "spec.suspend is false")
         nxt.condition(ConditionType.QUEUED, True, "AwaitingAdmission", msg)
         reason = "Queued"

@@ -9,7 +9,7 @@ from ftjobs.api.job import FineTuneJob
 from ftjobs.api.parent import ObservedParent
 from ftjobs.api.status import Condition, ConditionType, FineTuneJobStatus, Phase
 from ftjobs.controller.reconcile.clock import format_time
-from ftjobs.controller.reconcile.plan import Event, JobPatch, ObjectRef, Plan
+from ftjobs.controller.reconcile.plan import Event, JobPatch, ObjectRef, Plan, WorkloadPatch
 
 # Status fields the controller owns; `progress`, `latestCheckpoint` and `metrics` belong
 # to the trainer and are never part of a controller status patch.
@@ -43,6 +43,8 @@ class NextState:
         self.status.observed_generation = generation
         self.create: list[dict[str, Any]] = []
         self.patches: list[JobPatch] = []
+        self.workload_patches: list[WorkloadPatch] = []
+        self.queue_wait: float | None = None
         self.delete: list[ObjectRef] = []
         self.annotations: dict[str, str | None] = {}
         self.events: list[Event] = []
@@ -100,6 +102,8 @@ class NextState:
             status=status_patch(self.before, self.status),
             events=tuple(self.events),
             requeue_after=self.requeue,
+            workload_patches=tuple(self.workload_patches),
+            queue_wait_seconds=self.queue_wait,
         )
 
 
