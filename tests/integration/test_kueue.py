@@ -86,6 +86,22 @@ def resume_flag(api: Api, ns: str, name: str, attempt: int) -> bool:
     return bool(json.loads(cm["data"]["job.json"])["resume"])
 
 
+def wait_kueue_reason(api: Api, ns: str, name: str) -> dict[str, Any]:
+    """The status once its message carries Kueue's reason (a quota shortfall)."""
+
+    def check() -> dict[str, Any] | None:
+        st = api.status(ns, name)
+        return st if "insufficient" in st.get("message", "") else None
+
+    try:
+        return wait_for(f"Kueue's reason in {name}'s status", check, QUEUE_TIMEOUT)
+    except (AssertionError, TimeoutError) as exc:
+        wl = workload_of(api, ns, f"{name}-1")
+        raise AssertionError(
+            f"{exc}\nstatus: {api.status(ns, name)}\nworkload: {(wl or {}).get('status')}"
+        ) from exc
+
+
 CPU = "cpu-nodes"
 
 
@@ -97,7 +113,15 @@ def test_kueue_admits_the_attempt_job_onto_its_flavor(
 ) -> None:
     t: Tenants = kueue_teams({CPU: {"cpu": "4"}, "gpu-nodes": {"nvidia.com/gpu": "8"}})
     api.create_ftj(queued_job("cpu", t.a, t.queue))
-    api.create_ftj(queued_job("gpu", t.a, t.queue, resources={"nodes": 1, "gpusPerNode": 8}))
+    api.create_ftj(
+        queued_job(
+            "gpu",
+            t.a,
+            t.queue,
+            resources={"nodes": 1, "gpusPerNode": 8},
+            hyperparameters={"maxSteps": 4, "globalBatchSize": 32, "microBatchSize": 4},
+        )
+    )
     for name, kind in (("cpu", "cpu"), ("gpu", "gpu")):
         status = api.wait_phase(t.a, name, "Running", timeout=QUEUE_TIMEOUT)
         assert condition(status, "Queued")["status"] == "False"
@@ -122,16 +146,12 @@ def test_a_job_over_quota_stays_queued_with_kueues_message(
     api.wait_phase(t.a, "first", "Running", timeout=QUEUE_TIMEOUT)
     api.create_ftj(queued_job("second", t.a, t.queue))
 
-    def kueue_message() -> dict[str, Any] | None:
-        st = api.status(t.a, "second")
-        return st if "insufficient quota" in st.get("message", "") else None
-
-    status = wait_for("Kueue's reason in the status", kueue_message, QUEUE_TIMEOUT)
+    status = wait_kueue_reason(api, t.a, "second")
     assert status["phase"] == "Queued"
     queued = condition(status, "Queued")
     assert queued["status"] == "True" and queued["reason"] == "AwaitingAdmission"
     assert f"Kueue queue {t.queue}" in queued["message"]
-    assert "insufficient quota for cpu in flavor cpu-nodes" in queued["message"]
+    assert "insufficient unused quota for cpu in flavor cpu-nodes" in queued["message"]
     job = api.kube.get("batch/v1", "Job", t.a, "second-1")
     assert job["spec"]["suspend"] is True and job["metadata"]["labels"][LABEL_KUEUE_QUEUE]
     assert not api.pods(t.a, "second")
@@ -139,7 +159,7 @@ def test_a_job_over_quota_stays_queued_with_kueues_message(
     table = kubectl(cluster, "get", "ftj", "-n", t.a, "second", "-o", "wide")
     assert "Queued" in table and t.queue in table
     out = ftjobs_cli("status", "second", "-n", t.a, kubeconfig=cluster.kubeconfig)
-    assert "Queued" in out and "insufficient quota" in out and f"queue {t.queue}" in out
+    assert "Queued" in out and "insufficient unused quota" in out and f"queue {t.queue}" in out
 
     # The first one finishes: its quota goes back and Kueue admits the second.
     finish(cluster, api, t.a, "first", 1)
@@ -169,11 +189,9 @@ def test_gang_quota_for_half_the_pods_admits_none_of_them(
         "hyperparameters": {"maxSteps": 4, "globalBatchSize": 16, "microBatchSize": 4},
     }
     api.create_ftj(queued_job("gang", t.a, t.queue, **spec))
-    wait_for(
-        "Kueue's verdict on the 4-pod workload",
-        lambda: "insufficient quota" in api.status(t.a, "gang").get("message", ""),
-        QUEUE_TIMEOUT,
-    )
+    message = wait_kueue_reason(api, t.a, "gang")["message"]
+    assert "insufficient quota for cpu in flavor cpu-nodes" in message
+    assert "> maximum capacity (2)" in message
     time.sleep(3)  # Kueue has decided; a partial start would show by now
     assert api.phase(t.a, "gang") == "Queued"
     assert not api.pods(t.a, "gang"), "no pod of a half-fitting gang may start"
