@@ -6,6 +6,7 @@ import pytest
 
 from ftjobs.sdk.manifests import render_manifests
 from ftjobs.sdk.spec import is_finetunejob, load_documents, load_job
+from tests.example_headers import argv, header_commands, header_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(
@@ -36,14 +37,35 @@ def test_example_validates(path: Path) -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=IDS)
 def test_example_starts_with_comments_saying_how_to_run_it(path: Path) -> None:
-    header = []
-    for line in path.read_text().splitlines():
-        if not line.startswith("#"):
-            break
-        header.append(line)
-    assert len(header) >= 2, "start with comment lines: what it is, how to run it"
-    text = "\n".join(header)
-    assert any(cmd in text for cmd in ("ftjobs run", "kubectl apply", "ftjobs submit")), text
+    """The header's commands are what tests/e2e/test_example_headers.py executes."""
+    assert len(header_lines(path)) >= 2, "start with comment lines: what it is, how to run it"
+    commands = header_commands(path)
+    assert any(c.startswith(("ftjobs run", "kubectl apply", "ftjobs submit")) for c in commands), (
+        commands
+    )
+    for c in commands:
+        assert str(path.relative_to(ROOT)) in c or not c.startswith(("ftjobs", "kubectl apply")), c
+
+
+def test_header_commands_are_read_like_a_shell_would(tmp_path: Path) -> None:
+    example = tmp_path / "x.yaml"
+    example.write_text(
+        "# What it is: prose, not python or make advice: a note\n"
+        "# Run it locally: ftjobs run x.yaml --set a=1 \\\n"
+        "#     --set b=2   # a comment\n"
+        "#   or on a cluster:   kubectl apply -f x.yaml\n"
+        "#   python hack/prepare.py\n"
+        "apiVersion: v1\n"
+        "# ftjobs run after-the-header.yaml\n"
+    )
+    assert header_commands(example) == [
+        "ftjobs run x.yaml --set a=1 --set b=2   # a comment",
+        "kubectl apply -f x.yaml",
+        "python hack/prepare.py",
+    ]
+    env = {"HOME": "/h", "B": "bkt"}
+    assert argv("ftjobs run x.yaml --set a=1 --set b=2   # a comment", env)[-1] == "b=2"
+    assert argv("aws s3 cp ~/m s3://$B/m", env) == ["aws", "s3", "cp", "/h/m", "s3://bkt/m"]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=IDS)
