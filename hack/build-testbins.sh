@@ -16,8 +16,14 @@
 # toolchain. Binaries land in ~/.cache/ftjobs/bin/<component>-<version>/ and are
 # never rebuilt while present, so a warm run takes well under a second.
 #
+# The Go build and module caches live under the same root ($CACHE/go/{build,mod}), so
+# one FTJOBS_CACHE=<empty dir> gives a truly cold build (what a clean CI machine does)
+# without touching the real caches. kubernetes and kubelet, when both are missing, are
+# compiled by ONE `go build` (they share most of the k8s.io/kubernetes packages).
+#
 # Usage: hack/build-testbins.sh [component...]   (default: all)
-# Env:   FTJOBS_CACHE (default ~/.cache/ftjobs), FTJOBS_GO_PARALLEL (default 2)
+# Env:   FTJOBS_CACHE (default ~/.cache/ftjobs), FTJOBS_GO_PARALLEL (default: the CPUs)
+#        FTJOBS_GOCACHE / FTJOBS_GOMODCACHE override the Go caches' places.
 #        FTJOBS_BIN_VERSIONS_ONLY=1: print "<component> <dir>" lines and exit.
 set -euo pipefail
 
@@ -37,18 +43,21 @@ CACHE=${FTJOBS_CACHE:-$HOME/.cache/ftjobs}
 BIN_ROOT=$CACHE/bin
 SRC_ROOT=$CACHE/src
 LOG_ROOT=$CACHE/build-logs
-PAR=${FTJOBS_GO_PARALLEL:-2}
+PAR=${FTJOBS_GO_PARALLEL:-$(nproc 2>/dev/null || echo 2)}
 
 START=$(date +%s)
 log() { printf '[build-testbins +%4ss] %s\n' "$(( $(date +%s) - START ))" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+# -modcacherw: a throwaway FTJOBS_CACHE (a cold-build measurement) can be rm -rf'd
+export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-buildvcs=false -modcacherw"
+export GOCACHE=${FTJOBS_GOCACHE:-$CACHE/go/build} GOMODCACHE=${FTJOBS_GOMODCACHE:-$CACHE/go/mod}
 command -v go >/dev/null || die "go is not on PATH (need Go >= 1.26)"
 
 dir_of() {
   case $1 in
     kubernetes) echo "$BIN_ROOT/kubernetes-$K8S_VERSION" ;;
+    k8s-all) echo "$BIN_ROOT/k8s-all-$K8S_VERSION" ;;
     etcd) echo "$BIN_ROOT/etcd-$ETCD_VERSION" ;;
     kwok) echo "$BIN_ROOT/kwok-$KWOK_VERSION" ;;
     versitygw) echo "$BIN_ROOT/versitygw-$VERSITYGW_VERSION" ;;
@@ -66,6 +75,7 @@ dir_of() {
 bins_of() {
   case $1 in
     kubernetes) echo "kube-apiserver kube-controller-manager kube-scheduler kubectl" ;;
+    k8s-all) echo "kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet" ;;
     etcd) echo "etcd" ;;
     kwok) echo "kwok kwokctl" ;;
     versitygw) echo "versitygw" ;;
@@ -154,19 +164,37 @@ k8s_wrapper() {
   done
 }
 
+k8s_pkgs() {
+  local b
+  for b in "$@"; do echo "k8s.io/kubernetes/cmd/$b@$K8S_VERSION"; done
+}
+
 build_kubernetes() {
-  local v=$K8S_VERSION
   k8s_wrapper kubernetes
-  go_build_into kubernetes "$W" "$K8S_LD" \
-    "k8s.io/kubernetes/cmd/kube-apiserver@$v" "k8s.io/kubernetes/cmd/kube-controller-manager@$v" \
-    "k8s.io/kubernetes/cmd/kube-scheduler@$v" "k8s.io/kubernetes/cmd/kubectl@$v"
+  # shellcheck disable=SC2046
+  go_build_into kubernetes "$W" "$K8S_LD" $(k8s_pkgs $(bins_of kubernetes))
 }
 
 # The kubelet is its own component so adding it did not invalidate cached
 # control-plane binaries; it shares the Go module and build caches with them.
 build_kubelet() {
   k8s_wrapper kubelet
-  go_build_into kubelet "$W" "$K8S_LD" "k8s.io/kubernetes/cmd/kubelet@$K8S_VERSION"
+  # shellcheck disable=SC2046
+  go_build_into kubelet "$W" "$K8S_LD" $(k8s_pkgs kubelet)
+}
+
+# Both at once (a cold machine): one `go build` of the five commands, so the shared
+# k8s.io/kubernetes packages are compiled once and the links overlap; then the binaries
+# are split into the two components' directories.
+build_kubernetes_and_kubelet() {
+  k8s_wrapper k8s-all
+  # shellcheck disable=SC2046
+  go_build_into k8s-all "$W" "$K8S_LD" $(k8s_pkgs $(bins_of kubernetes) kubelet)
+  local all; all=$(dir_of k8s-all)
+  mkdir -p "$all/kubelet.part"
+  mv "$all/kubelet" "$all/kubelet.part/"
+  rm -rf "$(dir_of kubelet)"; mv "$all/kubelet.part" "$(dir_of kubelet)"
+  rm -rf "$(dir_of kubernetes)"; mv "$all" "$(dir_of kubernetes)"
 }
 
 build_etcd() {
@@ -311,14 +339,20 @@ if command -v flock >/dev/null && [[ -z ${FTJOBS_BUILD_LOCKED:-} ]]; then
   export FTJOBS_BUILD_LOCKED=1
 fi
 
+wanted() { local c; for c in "${want[@]}"; do [[ $c == "$1" ]] && return 0; done; return 1; }
 for c in "${want[@]}"; do
   if cached "$c"; then
     log "$c: cached at $(dir_of "$c")"
     continue
   fi
   t0=$(date +%s)
+  fn=build_$c
+  if [[ $c == kubernetes || $c == kubelet ]] && wanted kubernetes && wanted kubelet \
+      && ! cached kubernetes && ! cached kubelet; then
+    c="kubernetes+kubelet"; fn=build_kubernetes_and_kubelet
+  fi
   log "$c: building (not cached)"
-  "build_$c"
+  "$fn"
   log "$c: built in $(( $(date +%s) - t0 ))s"
 done
 log "all requested components ready under $BIN_ROOT"
