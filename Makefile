@@ -24,7 +24,7 @@ setup: ## Install the Python environment (cached in ~/.cache/ftjobs/venv)
 demo: setup ## Fine-tune the quickstart (sentiment, MiniLM) on CPU with local storage
 	@bash hack/demo.sh
 
-# `make -j3 test` (.ci/run) prepares setup, testbins, image and mlflow at once.
+# `make -j4 test` (.ci/run) prepares setup, testbins, image and mlflow at once.
 test: setup testbins image mlflow lint check-generated ## Build/start what the tests need and run every tier
 	@$(TIMED) tests bash hack/run-tests.sh
 

@@ -111,7 +111,9 @@ missing=()
 for t in "${APT_TOOLS[@]}"; do command -v "$t" >/dev/null || missing+=("$t"); done
 if ((${#missing[@]})); then
   log "installing ${missing[*]} (Debian packages)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${APT_TOOLS[@]}" \
+  # one apt at a time with hack/install-node-packages.sh (make -j in .ci/run)
+  DEBIAN_FRONTEND=noninteractive flock /tmp/ftjobs-apt.lock apt-get -o DPkg::Lock::Timeout=600 \
+    install -y -q --no-install-recommends "${APT_TOOLS[@]}" \
     >"$LOGS/apt.log" 2>&1 || { tail -20 "$LOGS/apt.log" >&2; die "apt-get install failed"; }
 fi
 

@@ -17,5 +17,8 @@ if [[ ${#need[@]} -eq 0 ]]; then
 fi
 SUDO=; [[ $(id -u) -eq 0 ]] || SUDO=sudo
 echo "[install-node-packages] apt-get install ${need[*]}" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+# make -j (.ci/run) may run hack/build-images.sh's apt-get at the same time: one at a time
+# (our lock), and wait for a foreign apt's dpkg lock instead of failing.
+APT=(flock /tmp/ftjobs-apt.lock $SUDO apt-get -o DPkg::Lock::Timeout=600)
+"${APT[@]}" update -qq
+DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y -qq --no-install-recommends "${need[@]}"
