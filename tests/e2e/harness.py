@@ -51,7 +51,16 @@ def _text(value: str | bytes | None) -> str:
 
 def install_crd(cluster: Any) -> None:
     kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    kubectl(cluster, "wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    # Polled, not `kubectl wait`: right after the apply the CRD can have no status yet,
+    # and `kubectl wait` fails on that ("conditions accessor error") instead of waiting.
+    established = "jsonpath={.status.conditions[?(@.type=='Established')].status}"
+    wait_for(
+        f"crd/{CRD_NAME} Established",
+        lambda: (
+            kubectl(cluster, "get", f"crd/{CRD_NAME}", "-o", established, check=False) == "True"
+        ),
+        timeout=60,
+    )
 
 
 def wait_for(
