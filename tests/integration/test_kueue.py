@@ -210,6 +210,34 @@ def test_gang_quota_for_half_the_pods_admits_none_of_them(
     assert len(api.running_pods(t.a, "gang", 1, 4)) == 4
 
 
+def test_a_gang_that_cannot_all_start_is_evicted_and_queued_again(
+    cluster: Any, api: Api, controller: ControllerProcess, kueue_teams: Any
+) -> None:
+    # Quota for three 8-GPU pods, but only two GPU nodes: Kueue admits, one pod cannot be
+    # scheduled, and waitForPodsReady takes the whole gang back after its timeout.
+    t: Tenants = kueue_teams({"gpu-nodes": {"nvidia.com/gpu": "24", "cpu": "64"}})
+    spec = {
+        "resources": {"nodes": 3, "gpusPerNode": 8, "cpu": "1", "memory": "1Gi"},
+        "hyperparameters": {"maxSteps": 4, "globalBatchSize": 96, "microBatchSize": 4},
+    }
+    api.create_ftj(queued_job("gang", t.a, t.queue, **spec))
+    api.running_pods(t.a, "gang", 1, 2, timeout=QUEUE_TIMEOUT)
+    assert wl_condition(workload_of(api, t.a, "gang-1"), "Admitted").get("status") == "True"
+    wait_for(
+        "attempt 2 after the PodsReady timeout",
+        lambda: api.status(t.a, "gang").get("attempt") == 2,
+        QUEUE_TIMEOUT,
+    )
+    status = api.status(t.a, "gang")
+    assert status["restarts"] == 0 and status["phase"] in ("Queued", "Pending", "Running")
+    wl1 = workload_of(api, t.a, "gang-1")
+    assert wl_condition(wl1, "Evicted").get("reason") == "PodsReadyTimeout"
+    assert wl1["spec"]["active"] is False
+    assert not [p for p in live_pods(api, t.a, "gang") if p["metadata"]["labels"].get(
+        "ftjobs.dev/attempt") == "1"], "no pod of the evicted gang may keep running"  # fmt: skip
+    assert resume_flag(api, t.a, "gang", 2) is True
+
+
 # --- fair sharing in the cohort ---------------------------------------------------------
 
 

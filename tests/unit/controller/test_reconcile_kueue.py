@@ -129,3 +129,21 @@ def test_observe_workload_reads_kueues_conditions() -> None:
         evicted_message="m",
     )
     assert observe_workload({"metadata": {"name": "w"}}).active is True
+
+
+def test_the_queue_wait_goes_into_the_histogram() -> None:
+    from prometheus_client import REGISTRY
+
+    from ftjobs.controller.handlers import _count
+    from ftjobs.controller.reconcile import Plan
+
+    def observed() -> tuple[float, float]:
+        count = REGISTRY.get_sample_value("ftjobs_queue_wait_seconds_count") or 0.0
+        total = REGISTRY.get_sample_value("ftjobs_queue_wait_seconds_sum") or 0.0
+        return count, total
+
+    before = observed()
+    _count(Plan())  # negative control: no admission, nothing recorded
+    assert observed() == before
+    _count(Plan(queue_wait_seconds=42.0))
+    assert observed() == (before[0] + 1, before[1] + 42.0)
