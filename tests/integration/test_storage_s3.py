@@ -30,7 +30,7 @@ from ftjobs.storage import (
     CheckpointStore,
     CorruptObject,
     JsonlWriter,
-    NotFound,
+    ObjectNotFound,
     ObjectStore,
     StorageError,
     TransferSettings,
@@ -100,9 +100,9 @@ def test_basic_operations(job: ObjectStore, raw: Any, bucket: str, tmp_path: Pat
     job.child("a").put_bytes("c.txt", b"c")
     assert job.list() == ["a/b.txt", "a/c.txt"]
     assert job.sizes("a/") == {"a/b.txt": 5, "a/c.txt": 1}
-    with pytest.raises(NotFound, match=rf"s3://{bucket}/out/ns/job/missing"):
+    with pytest.raises(ObjectNotFound, match=rf"s3://{bucket}/out/ns/job/missing"):
         job.get_bytes("missing")
-    with pytest.raises(NotFound):
+    with pytest.raises(ObjectNotFound):
         job.get_file("missing", tmp_path / "x")
     assert not (tmp_path / "x").exists()
     assert job.delete_prefix("a/") == 2
@@ -111,7 +111,7 @@ def test_basic_operations(job: ObjectStore, raw: Any, bucket: str, tmp_path: Pat
 
 def test_a_missing_bucket_is_not_found(s3_env: dict[str, str]) -> None:
     store = open_store("s3://ftjobs-no-such-bucket-4f2a/x")
-    with pytest.raises(NotFound) as caught:
+    with pytest.raises(ObjectNotFound) as caught:
         store.get_bytes("k")
     assert caught.value.code == "NoSuchBucket"
 
@@ -294,7 +294,7 @@ def test_bad_credentials_fail_without_revealing_them(
         store.put_bytes("x", b"x")
     error = caught.value
     # The code differs by server (SignatureDoesNotMatch, InvalidAccessKeyId, ...).
-    assert error.code and not isinstance(error, NotFound)
+    assert error.code and not isinstance(error, ObjectNotFound)
     assert f"s3://{bucket}/job/x" in str(error)
     rendered = "".join(traceback.format_exception(error))
     _assert_no_secrets([str(error), repr(error), rendered, caplog.text], env)

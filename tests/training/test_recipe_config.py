@@ -1,4 +1,4 @@
-"""The DeepSpeed config resolved from a spec, and the launcher's one exit code per node."""
+"""The DeepSpeed config resolved from a spec."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ from typing import Any
 
 import pytest
 
-from ftjobs.api.constants import EXIT_PERMANENT, EXIT_RETRIABLE
 from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.trainer.ds_config import ConfigError, gradient_accumulation, resolve_ds_config
-from ftjobs.trainer.launch import node_exit_code
 from tests.training.trainer_run import deep_merge
 
 
@@ -89,17 +87,3 @@ def test_overrides_merge_last_and_deep() -> None:
     config = resolve_ds_config(spec, world_size=4, total_steps=10)
     assert config["zero_optimization"] == {"stage": 2, "overlap_comm": True}
     assert config["gradient_clipping"] == 0.5
-
-
-@pytest.mark.parametrize(
-    ("codes", "expected"),
-    [
-        ([0, 0], 0),
-        ([0, EXIT_RETRIABLE], EXIT_RETRIABLE),
-        ([EXIT_RETRIABLE, EXIT_PERMANENT], EXIT_PERMANENT),
-        ([-9, 0], EXIT_RETRIABLE),  # a worker killed by a signal
-        ([1, 0], EXIT_RETRIABLE),
-    ],
-)
-def test_launcher_exit_code(codes: list[int], expected: int) -> None:
-    assert node_exit_code(codes) == expected

@@ -53,3 +53,84 @@ def test_storage_errors_have_one_name_each(module: str) -> None:
     source = (SRC / module).read_text()
     for alias in ("IncompleteError", "CorruptError"):
         assert alias not in source, f"{module}: {alias} (use IncompleteCheckpoint/CorruptObject)"
+
+
+def class_homes(modules: dict[str, ast.Module]) -> dict[str, list[str]]:
+    """Class names defined in more than one module (or twice in one)."""
+    homes: dict[str, list[str]] = {}
+    for name, tree in modules.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                homes.setdefault(node.name, []).append(name)
+    return {cls: where for cls, where in homes.items() if len(where) > 1}
+
+
+def test_every_class_name_has_one_home() -> None:
+    # A second `PermanentError` in another layer is the usual way this breaks.
+    assert class_homes(MODULES) == {}
+
+
+def test_class_check_catches_a_second_permanent_error() -> None:
+    second = ast.parse("class PermanentError(Exception):\n    pass\n")
+    assert class_homes({**MODULES, "trainer/errors_copy.py": second}) == {
+        "PermanentError": ["api/errors.py", "trainer/errors_copy.py"]
+    }
+
+
+def literal_homes(modules: dict[str, ast.Module], text: str) -> list[str]:
+    """Modules whose string constants contain `text`."""
+    return [
+        name
+        for name, tree in modules.items()
+        if any(
+            isinstance(node, ast.Constant) and isinstance(node.value, str) and text in node.value
+            for node in ast.walk(tree)
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "home"),
+    [
+        ("%Y-%m-%dT%H:%M:%S", "api/timestamps.py"),  # Kubernetes Time / MicroTime
+        ("batch.kubernetes.io/job-completion-index", "api/constants.py"),
+    ],
+)
+def test_literal_has_one_home(text: str, home: str) -> None:
+    assert literal_homes(MODULES, text) == [home]
+
+
+def test_literal_check_catches_a_copy() -> None:
+    copy = ast.parse('def stamp(t):\n    return t.strftime("%Y-%m-%dT%H:%M:%SZ")\n')
+    assert literal_homes({**MODULES, "sdk/copy.py": copy}, "%Y-%m-%dT%H:%M:%S") == [
+        "api/timestamps.py",
+        "sdk/copy.py",
+    ]
+
+
+def function_homes(modules: dict[str, ast.Module], *names: str) -> list[str]:
+    """Modules that define a function with one of `names` (at any depth)."""
+    return sorted(
+        {
+            module
+            for module, tree in modules.items()
+            for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in names
+        }
+    )
+
+
+# How several processes' exit codes make one: the launcher's and `ftjobs run`'s rule.
+EXIT_RULE_NAMES = ("node_exit_code", "combined_exit_code", "exit_class")
+
+
+def test_exit_code_rule_has_one_home() -> None:
+    assert function_homes(MODULES, *EXIT_RULE_NAMES) == ["api/exit_codes.py"]
+
+
+def test_function_check_catches_a_second_rule() -> None:
+    copy = ast.parse("def node_exit_code(codes):\n    return max(codes)\n")
+    assert function_homes({**MODULES, "sdk/local.py": copy}, *EXIT_RULE_NAMES) == [
+        "api/exit_codes.py",
+        "sdk/local.py",
+    ]

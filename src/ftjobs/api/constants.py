@@ -17,6 +17,9 @@ CRD_NAME: Final = f"{PLURAL}.{GROUP}"
 
 # Labels put on every child object; selectors and the controller's watches use them.
 LABEL_JOB: Final = f"{GROUP}/job"
+# The Job controller puts a pod's index of an Indexed Job here: render reads it into the
+# trainer's node rank, the k8s adapter sorts pods by it.
+COMPLETION_INDEX_ANNOTATION: Final = "batch.kubernetes.io/job-completion-index"
 LABEL_ATTEMPT: Final = f"{GROUP}/attempt"
 LABEL_COMPONENT: Final = "app.kubernetes.io/component"
 LABEL_NAME: Final = "app.kubernetes.io/name"

@@ -88,7 +88,7 @@ def structural(node: dict[str, Any], defs: dict[str, Any], path: str = "") -> di
             out[bound] = out[exclusive]
             out[exclusive] = True
     if out.get(INT_OR_STRING):
-        _int_or_string(node, out, path)
+        _int_or_string(node, out)
     if PRESERVE_UNKNOWN in out:
         out.pop("additionalProperties", None)
     if node.get("default", 0) is None:
@@ -223,7 +223,7 @@ def _properties(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[s
     return out
 
 
-def _int_or_string(node: dict[str, Any], out: dict[str, Any], path: str) -> None:
+def _int_or_string(node: dict[str, Any], out: dict[str, Any]) -> None:
     """Kubernetes' one allowed anyOf: exactly integer|string, restrictions next to it."""
     pattern = None
     for branch in node.get("anyOf", ()):

@@ -116,7 +116,6 @@ def _thresholds(minimums: list[str] | None, maximums: list[str] | None) -> Any:
 
 
 def _finish(
-    client: Client,
     view: JobView,
     minimums: list[str] | None,
     maximums: list[str] | None,
@@ -228,7 +227,7 @@ def submit(
     out.print(f"finetunejob.ftjobs.dev/{result.name} {verb}", markup=False)
     if wait:
         view = _wait(client, result.name, result.namespace, timeout)
-        _finish(client, view, min_metric, max_metric, summary)
+        _finish(view, min_metric, max_metric, summary)
 
 
 def wait(
@@ -245,7 +244,7 @@ def wait(
     _thresholds(min_metric, max_metric)
     client = _client(kubeconfig, context, namespace)
     view = _wait(client, name, namespace, timeout)
-    _finish(client, view, min_metric, max_metric, summary)
+    _finish(view, min_metric, max_metric, summary)
 
 
 def status(

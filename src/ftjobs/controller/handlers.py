@@ -13,8 +13,8 @@ periodic resync re-enqueues every known key.
 Only `on.event` handlers are used: they keep no state on the object, so kopf writes
 no annotations or finalizers of its own (deleting a FineTuneJob never waits for the
 controller). The adapter's error taxonomy drives the queue the way kopf's TemporaryError
-and PermanentError drive kopf's own handlers: a RetriableError re-enqueues the key after
-its delay; a PermanentError is reported and waits for the next change or the resync.
+and KubePermanent drive kopf's own handlers: a KubeRetriable re-enqueues the key after
+its delay; a KubePermanent is reported and waits for the next change or the resync.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from ftjobs.controller.execute import execute
 from ftjobs.controller.observe import observe, parent_to_read, pod_waiting
 from ftjobs.controller.queue import WorkQueue
 from ftjobs.controller.reconcile import Plan, reconcile, reconcile_invalid
-from ftjobs.k8s import Kube, PermanentError, RetriableError
+from ftjobs.k8s import Kube, KubePermanent, KubeRetriable
 from ftjobs.render import RenderSettings
 
 log = logging.getLogger("ftjobs.controller")
@@ -160,12 +160,12 @@ class Controller:
             ref = "/".join(key)  # type: ignore[arg-type]
             try:
                 requeue = await asyncio.to_thread(self.reconcile_key, key)  # type: ignore[arg-type]
-            except RetriableError as exc:
+            except KubeRetriable as exc:
                 metrics.API_ERRORS.labels("retriable", exc.reason).inc()
                 metrics.RECONCILES.labels("retry").inc()
                 log.warning("retrying", extra={"ftj": ref, "error": str(exc)})
                 self.queue.add_after(key, exc.delay)
-            except PermanentError as exc:
+            except KubePermanent as exc:
                 # Not retried at once: the next change of the object or its Jobs, or the
                 # resync, tries again.
                 metrics.API_ERRORS.labels("permanent", exc.reason).inc()

@@ -7,9 +7,9 @@ from ftjobs.k8s.errors import (
     AlreadyExists,
     Conflict,
     KubeError,
-    NotFound,
-    PermanentError,
-    RetriableError,
+    KubeNotFound,
+    KubePermanent,
+    KubeRetriable,
 )
 
 __all__ = [
@@ -17,9 +17,9 @@ __all__ = [
     "Conflict",
     "Kube",
     "KubeError",
-    "NotFound",
-    "PermanentError",
-    "RetriableError",
+    "KubeNotFound",
+    "KubePermanent",
+    "KubeRetriable",
     "load_client",
     "resource_path",
 ]

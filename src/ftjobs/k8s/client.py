@@ -7,7 +7,7 @@ connection pool are the kubernetes client's (kubeconfig or in-cluster service ac
 
 Writes are conflict-safe: create-or-adopt (AlreadyExists -> read; ours if it carries our
 owner reference), JSON merge patches of the few fields we own, status through the
-status subresource, deletes that accept NotFound.
+status subresource, deletes that accept KubeNotFound.
 """
 
 from __future__ import annotations
@@ -18,18 +18,18 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import urllib3
 from kubernetes import client, config
 
 from ftjobs.api.constants import API_VERSION, KIND, MANAGER, PLURAL
+from ftjobs.api.timestamps import now_time
 from ftjobs.k8s.errors import (
     AlreadyExists,
-    NotFound,
-    PermanentError,
-    RetriableError,
+    KubeNotFound,
+    KubePermanent,
+    KubeRetriable,
     classify_status,
     connection_error,
 )
@@ -103,10 +103,6 @@ def load_client(kubeconfig: str | None = None) -> client.ApiClient:
     return client.ApiClient(cfg)
 
 
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class Kube:
     """Typed-enough verbs over the raw API; counts its requests (metrics, benchmarks)."""
 
@@ -168,7 +164,7 @@ class Kube:
     ) -> dict[str, Any] | None:
         try:
             return self.get(api_version, kind, namespace, name)
-        except NotFound:
+        except KubeNotFound:
             return None
 
     def list(
@@ -205,10 +201,10 @@ class Kube:
             if owners:
                 # Left by a deleted FineTuneJob of the same name: the garbage collector
                 # removes it shortly.
-                raise RetriableError(
+                raise KubeRetriable(
                     409, "OwnedByAnother", f"{obj['kind']} {meta['name']} awaits GC", delay=3.0
                 ) from None
-            raise PermanentError(
+            raise KubePermanent(
                 409,
                 "NotOwned",
                 f"{obj['kind']} {meta['name']} exists and is not owned by this FineTuneJob",
@@ -251,7 +247,7 @@ class Kube:
                 },
             )
             return True
-        except NotFound:
+        except KubeNotFound:
             return False
 
     # --- FineTuneJobs --------------------------------------------------------------------
@@ -281,7 +277,7 @@ class Kube:
     ) -> dict[str, Any]:
         """A core/v1 Event about `involved` (a stored object), as `kubectl describe` shows."""
         meta = involved["metadata"]
-        stamp = now_rfc3339()
+        stamp = now_time()
         event = {
             "apiVersion": "v1",
             "kind": "Event",

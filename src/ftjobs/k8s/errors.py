@@ -3,6 +3,8 @@
 Callers never see a kubernetes-client or urllib3 exception: `classify_status` and
 `from_exception` turn them into these, and the controller's handlers map them onto
 kopf's TemporaryError / PermanentError semantics (retry after `delay`, or give up).
+Each is a `KubeError` (status, reason) and one of `ftjobs.api.errors`' classes
+(`RetriableError`, `PermanentError`, `NotFound`), the one hierarchy of the project.
 """
 
 from __future__ import annotations
@@ -11,38 +13,40 @@ import contextlib
 import json
 from typing import Any
 
+from ftjobs.api.errors import FtjobsError, NotFound, PermanentError, RetriableError
 
-class KubeError(Exception):
-    """An API call failed."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+class KubeError(FtjobsError):
+    """An API call failed; `status` and `reason` come from the server's Status."""
+
+    def __init__(self, status: int, reason: str, message: str, delay: float = 0.0) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
-
-
-class RetriableError(KubeError):
-    """Transient: the same call can succeed later (throttling, conflicts, outages)."""
-
-    def __init__(self, status: int, reason: str, message: str, delay: float = 1.0) -> None:
-        super().__init__(status, reason, message)
         self.delay = delay
 
 
-class PermanentError(KubeError):
+class KubeRetriable(KubeError, RetriableError):
+    """Transient: the same call can succeed later (throttling, conflicts, outages)."""
+
+    def __init__(self, status: int, reason: str, message: str, delay: float = 1.0) -> None:
+        super().__init__(status, reason, message, delay)
+
+
+class KubePermanent(KubeError, PermanentError):
     """Retrying the same call will fail the same way (invalid object, forbidden)."""
 
 
-class NotFound(PermanentError):
-    pass
+class KubeNotFound(KubeError, NotFound):
+    """The resource (or its namespace) does not exist."""
 
 
-class AlreadyExists(PermanentError):
-    pass
+class AlreadyExists(KubePermanent):
+    """A create found an object of that name."""
 
 
-class Conflict(RetriableError):
+class Conflict(KubeRetriable):
     """A stale resourceVersion: read again and retry at once."""
 
 
@@ -56,7 +60,7 @@ def classify_status(status: int, body: bytes | str | None, headers: Any = None) 
     except (ValueError, AttributeError):
         message = (body.decode(errors="replace") if isinstance(body, bytes) else body or "")[:500]
     if status == 404:
-        return NotFound(status, reason or "NotFound", message)
+        return KubeNotFound(status, reason or "NotFound", message)
     if status == 409 and reason == "AlreadyExists":
         return AlreadyExists(status, reason, message)
     if status == 409:
@@ -67,15 +71,15 @@ def classify_status(status: int, body: bytes | str | None, headers: Any = None) 
         if retry_after:
             with contextlib.suppress(ValueError):
                 delay = float(retry_after)
-        return RetriableError(status, reason or "ServerError", message, delay=delay)
-    return PermanentError(status, reason or "Invalid", message)
+        return KubeRetriable(status, reason or "ServerError", message, delay=delay)
+    return KubePermanent(status, reason or "Invalid", message)
 
 
-def connection_error(exc: BaseException, host: str | None = None) -> RetriableError:
+def connection_error(exc: BaseException, host: str | None = None) -> KubeRetriable:
     """The API server could not be reached at all (urllib3's retry wrapper peeled off)."""
     where = f" at {host}" if host else ""
     message = f"cannot reach the Kubernetes API server{where}: {_why_unreachable(exc)}"
-    return RetriableError(0, "Unreachable", message, delay=2.0)
+    return KubeRetriable(0, "Unreachable", message, delay=2.0)
 
 
 def _why_unreachable(exc: BaseException) -> str:

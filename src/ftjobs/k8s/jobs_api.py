@@ -21,16 +21,15 @@ from kubernetes import client, config
 from ftjobs.api.constants import (
     ANNOTATION_CANCEL,
     API_VERSION,
+    COMPLETION_INDEX_ANNOTATION,
     KIND,
     LABEL_ATTEMPT,
     LABEL_JOB,
     PLURAL,
 )
 from ftjobs.k8s.client import Kube, resource_path
-from ftjobs.k8s.errors import KubeError, NotFound, classify_status, connection_error
+from ftjobs.k8s.errors import KubeError, KubeNotFound, classify_status, connection_error
 
-# The Job controller's annotation on each pod of an Indexed Job: the pod's node rank.
-COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -255,7 +254,7 @@ def secret_keys(kube: Kube, namespace: str, name: str) -> list[str] | None:
     """The key names of a Secret (None if it does not exist). Values are never returned."""
     try:
         secret = kube.get("v1", "Secret", namespace, name)
-    except NotFound:
+    except KubeNotFound:
         return None
     return sorted({*(secret.get("data") or {}), *(secret.get("stringData") or {})})
 

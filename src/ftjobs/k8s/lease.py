@@ -15,19 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ftjobs.api.timestamps import format_micro_time, parse_time
 from ftjobs.k8s.client import Kube
-from ftjobs.k8s.errors import AlreadyExists, Conflict, KubeError, NotFound
+from ftjobs.k8s.errors import AlreadyExists, Conflict, KubeError, KubeNotFound
 
 LEASE = ("coordination.k8s.io/v1", "Lease")
 log = logging.getLogger("ftjobs.lease")
-
-
-def _micro(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(s: str) -> datetime:
-    return datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
 @dataclass
@@ -51,8 +44,8 @@ class LeaderElector:
         return {
             "holderIdentity": self.cfg.identity,
             "leaseDurationSeconds": self.cfg.duration_seconds,
-            "acquireTime": acquired or _micro(now),
-            "renewTime": _micro(now),
+            "acquireTime": acquired or format_micro_time(now),
+            "renewTime": format_micro_time(now),
             "leaseTransitions": transitions,
         }
 
@@ -61,7 +54,7 @@ class LeaderElector:
         cfg = self.cfg
         try:
             lease = self.kube.get(*LEASE, cfg.namespace, cfg.name)
-        except NotFound:
+        except KubeNotFound:
             body = {
                 "apiVersion": LEASE[0],
                 "kind": LEASE[1],
@@ -80,7 +73,9 @@ class LeaderElector:
         renewed = spec.get("renewTime")
         duration = int(spec.get("leaseDurationSeconds") or cfg.duration_seconds)
         mine = holder == cfg.identity
-        expired = not holder or not renewed or _parse(renewed) + timedelta(seconds=duration) < now
+        expired = (
+            not holder or not renewed or parse_time(renewed) + timedelta(seconds=duration) < now
+        )
         if not mine and not expired:
             return False
         transitions = int(spec.get("leaseTransitions") or 0) + (0 if mine else 1)

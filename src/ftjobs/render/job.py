@@ -162,7 +162,6 @@ def render_rbac(
     namespace: str,
     name: str,
     uid: str,
-    settings: RenderSettings = RenderSettings(),
 ) -> list[dict[str, Any]]:
     """ServiceAccount, Role and RoleBinding of the trainer: created once per FineTuneJob."""
     names = child_names(name, 1)
@@ -266,7 +265,7 @@ def render_job(
 ) -> list[dict[str, Any]]:
     """Every child of `attempt`: the trainer's RBAC, then ConfigMap, Service and Job."""
     return [
-        *render_rbac(job, namespace=namespace, name=name, uid=uid, settings=settings),
+        *render_rbac(job, namespace=namespace, name=name, uid=uid),
         *render_attempt(
             job,
             namespace=namespace,

@@ -21,7 +21,13 @@ would swallow the signal unless it trapped and forwarded it, and needs to exist 
 
 from typing import Any
 
-from ftjobs.api.constants import CONFIG_FILE_NAME, CONFIG_MOUNT_DIR, LABEL_JOB, MASTER_PORT
+from ftjobs.api.constants import (
+    COMPLETION_INDEX_ANNOTATION,
+    CONFIG_FILE_NAME,
+    CONFIG_MOUNT_DIR,
+    LABEL_JOB,
+    MASTER_PORT,
+)
 from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.render.settings import RenderSettings
 
@@ -29,7 +35,6 @@ from ftjobs.render.settings import RenderSettings
 # the command visibly refers to a variable of the container (the Job controller then
 # leaves an existing definition alone).
 COMPLETION_INDEX_ENV = "JOB_COMPLETION_INDEX"
-COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 TRAINER_MODULE = "ftjobs.trainer"
 CONFIG_PATH = f"{CONFIG_MOUNT_DIR}/{CONFIG_FILE_NAME}"
 SHUTDOWN_MARGIN_SECONDS = 10

@@ -17,15 +17,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.status import TERMINAL_PHASES, FineTuneJobStatus
+from ftjobs.api.timestamps import now_time
 from ftjobs.api.validation import FieldError, SpecError, check_update
-from ftjobs.k8s import AlreadyExists, KubeError, NotFound, PermanentError, jobs_api
+from ftjobs.k8s import AlreadyExists, KubeError, KubeNotFound, KubePermanent, jobs_api
 
 # The class below has a `list` method; annotations inside it use this alias.
 Objects = list[dict[str, Any]]
@@ -172,7 +172,7 @@ class Client:
         except AlreadyExists:
             self._check_same(job, ns, meta["name"])
             return SubmitResult(meta["name"], ns, created=False)
-        except PermanentError as exc:
+        except KubePermanent as exc:
             if exc.status == 422:
                 # The CRD's schema or CEL rules refused it (offline validation passed).
                 raise SpecError([FieldError("", exc.message)], "API server") from None
@@ -270,7 +270,7 @@ class Client:
         view = self.get(name, namespace=ns)
         if view.finished:
             return view
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = now_time()
         return JobView.of(_call(jobs_api.request_cancel, self.kube, ns, name, stamp))
 
     # --- logs ----------------------------------------------------------------------------
@@ -369,7 +369,7 @@ def _call(fn: Callable[..., Any], *args: Any) -> Any:
     """Run an adapter call; its errors become ClientErrors (the CLI sees no adapter types)."""
     try:
         return fn(*args)
-    except NotFound as exc:
+    except KubeNotFound as exc:
         raise JobNotFound(f"not found: {exc.message}") from None
     except KubeError as exc:
         raise ClientError(describe(exc)) from None

@@ -26,14 +26,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ftjobs.api.constants import EXIT_PERMANENT, EXIT_RETRIABLE, EXIT_SUCCESS
+from ftjobs.api.constants import EXIT_SUCCESS
+from ftjobs.api.exit_codes import combined_exit_code
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.api.trainer_config import TrainerConfig
 from ftjobs.api.validation import FieldError, SpecError, field_errors
 from ftjobs.render.hub import uses_hub
 from ftjobs.sdk.local_parent import resolve_local_parent
-from ftjobs.storage import NotFound, open_store, read_jsonl
+from ftjobs.storage import ObjectNotFound, open_store, read_jsonl
 
 LOCAL_NAMESPACE = "local"
 
@@ -106,15 +107,6 @@ def local_config(
     return TrainerConfig.for_job(
         spec, name=job.metadata.name or "finetune", namespace=LOCAL_NAMESPACE, parent=parent
     )
-
-
-def node_exit_code(codes: list[int]) -> int:
-    """One exit code for the run: permanent wins over retriable over success."""
-    if EXIT_PERMANENT in codes:
-        return EXIT_PERMANENT
-    if any(c != EXIT_SUCCESS for c in codes):
-        return EXIT_RETRIABLE if EXIT_RETRIABLE in codes or any(c < 0 for c in codes) else codes[0]
-    return EXIT_SUCCESS
 
 
 def trainer_args(config_path: Path) -> list[str]:
@@ -257,7 +249,7 @@ def run_local(
         for p in procs:
             p.wait()
         raise
-    code = node_exit_code([p.returncode for p in procs])
+    code = combined_exit_code([p.returncode for p in procs])
     message = ""
     for node in range(nnodes):
         term = workdir / f"node-{node}" / "termination-log"
@@ -293,5 +285,5 @@ def _summary(config: TrainerConfig) -> dict[str, Any] | None:
     try:
         doc: dict[str, Any] = json.loads(_store(config).get_bytes("summary.json"))
         return doc
-    except NotFound:
+    except ObjectNotFound:
         return None

@@ -31,7 +31,7 @@ from ftjobs.storage.checkpoints import LATEST, CheckpointStore, step_dir
 from ftjobs.storage.errors import (
     CorruptObject,
     IncompleteCheckpoint,
-    NotFound,
+    ObjectNotFound,
     StorageError,
 )
 from ftjobs.storage.jsonl import JsonlWriter, append_jsonl, read_jsonl
@@ -56,8 +56,8 @@ __all__ = [
     "JsonlWriter",
     "LocalStore",
     "Manifest",
-    "NotFound",
     "ObjectInfo",
+    "ObjectNotFound",
     "ObjectStore",
     "StorageError",
     "TransferSettings",

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
 from ftjobs.storage.base import ObjectStore, TransferSettings
-from ftjobs.storage.errors import NotFound, StorageError
+from ftjobs.storage.errors import ObjectNotFound, StorageError
 from ftjobs.storage.failures import NO_SUCH_BUCKET, NO_SUCH_OBJECT, FailureClass
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ def describe_failure(
             retriable=True,
             failure=row.name,
         )
-    cls = NotFound if row in (NO_SUCH_BUCKET, NO_SUCH_OBJECT) else StorageError
+    cls = ObjectNotFound if row in (NO_SUCH_BUCKET, NO_SUCH_OBJECT) else StorageError
     return cls(
         f"read {where} failed: {code or row.name}: {row.cause}; {row.advice}",
         uri=uri,

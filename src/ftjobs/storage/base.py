@@ -79,11 +79,11 @@ class ObjectStore(Protocol):
         ...
 
     def get_bytes(self, key: str) -> bytes:
-        """The object's content; raises NotFound."""
+        """The object's content; raises ObjectNotFound."""
         ...
 
     def get_file(self, key: str, path: Path) -> None:
-        """Download to `path` (parents created, replaced whole); raises NotFound."""
+        """Download to `path` (parents created, replaced whole); raises ObjectNotFound."""
         ...
 
     def exists(self, key: str) -> bool: ...

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ftjobs.storage.base import ObjectStore
-from ftjobs.storage.errors import CorruptObject, IncompleteCheckpoint, NotFound
+from ftjobs.storage.errors import CorruptObject, IncompleteCheckpoint, ObjectNotFound
 from ftjobs.storage.manifest import MANIFEST, check_sizes, download_dir, read_manifest, upload_dir
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class CheckpointStore:
         """The step LATEST names, or None when there is no (readable) LATEST."""
         try:
             text = self.store.get_bytes(LATEST).decode().strip()
-        except NotFound:
+        except ObjectNotFound:
             return None
         match = _STEP_DIR.match(text)
         return int(match.group(1)) if match else None

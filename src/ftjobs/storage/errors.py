@@ -1,9 +1,11 @@
 """The storage error taxonomy.
 
-Callers branch on the class, never on message text: `NotFound` (the object is not
-there), `IncompleteCheckpoint` (a committed directory lacks its manifest or a listed
-file), `CorruptObject` (a size or sha256 that does not match the manifest), and the
-base `StorageError` for everything else (network, permissions, bad URIs).
+Callers branch on the class, never on message text: `ObjectNotFound` (the object is
+not there; also an `ftjobs.api.errors.NotFound`), `IncompleteCheckpoint` (a committed
+directory lacks its manifest or a listed file), `CorruptObject` (a size or sha256 that
+does not match the manifest), and the base `StorageError` for everything else (network,
+permissions, bad URIs). `StorageError` is an `ftjobs.api.errors.FtjobsError`: its
+`retriable` is decided per error by storage.failures.
 
 Messages name the URI and the operation and never a credential: `redact` scrubs the
 values of the AWS credential variables from any text that came back from a server or a
@@ -14,6 +16,8 @@ termination message.
 from __future__ import annotations
 
 import os
+
+from ftjobs.api.errors import FtjobsError, NotFound
 
 # The variables boto3's default chain (and MLflow's client) read from the environment;
 # their values must never reach a message.
@@ -36,7 +40,7 @@ def redact(text: str) -> str:
     return text
 
 
-class StorageError(Exception):
+class StorageError(FtjobsError):
     """Any failure of the object store; the message names the URI, never a credential.
 
     `retriable` says whether a new attempt can succeed (storage.failures decides it from
@@ -62,7 +66,7 @@ class StorageError(Exception):
         self.failure = failure
 
 
-class NotFound(StorageError):
+class ObjectNotFound(StorageError, NotFound):
     """The object (or its bucket) does not exist; waiting will not create it."""
 
     retriable_default = False

@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from ftjobs.storage.base import ObjectStore
-from ftjobs.storage.errors import NotFound
+from ftjobs.storage.errors import ObjectNotFound
 
 
 def _line(record: dict[str, Any]) -> bytes:
@@ -32,7 +32,7 @@ class JsonlWriter:
         self.key = key
         try:
             self._data = bytearray(store.get_bytes(key))
-        except NotFound:
+        except ObjectNotFound:
             self._data = bytearray()
         if self._data and not self._data.endswith(b"\n"):
             self._data += b"\n"
@@ -51,6 +51,6 @@ def read_jsonl(store: ObjectStore, key: str) -> list[dict[str, Any]]:
     """All records of `key`; [] when it does not exist yet."""
     try:
         data = store.get_bytes(key)
-    except NotFound:
+    except ObjectNotFound:
         return []
     return [json.loads(line) for line in data.decode().splitlines() if line.strip()]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftjobs.storage.backends import Access
 from ftjobs.storage.base import CHUNK, HashingReader, ObjectInfo, TransferSettings
-from ftjobs.storage.errors import NotFound, StorageError
+from ftjobs.storage.errors import ObjectNotFound, StorageError
 from ftjobs.storage.failures import FailureClass
 from ftjobs.storage.uri import StoreURI, as_dir, check_key
 
@@ -89,7 +89,7 @@ class LocalStore:
         try:
             return self._path(key).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise NotFound(f"no object at {self.url(key)}", uri=self.url(key)) from None
+            raise ObjectNotFound(f"no object at {self.url(key)}", uri=self.url(key)) from None
         except OSError as e:
             msg = f"read {self.url(key)} failed: {e.strerror}"
             raise StorageError(msg, uri=self.url(key)) from None
@@ -97,7 +97,7 @@ class LocalStore:
     def get_file(self, key: str, path: Path) -> None:
         src = self._path(key)
         if not src.is_file():
-            raise NotFound(f"no object at {self.url(key)}", uri=self.url(key))
+            raise ObjectNotFound(f"no object at {self.url(key)}", uri=self.url(key))
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
         os.close(fd)

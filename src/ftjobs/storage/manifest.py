@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ftjobs.storage.base import ObjectInfo, ObjectStore, sha256_file
-from ftjobs.storage.errors import CorruptObject, IncompleteCheckpoint, NotFound, StorageError
+from ftjobs.storage.errors import CorruptObject, IncompleteCheckpoint, ObjectNotFound, StorageError
 from ftjobs.storage.uri import as_dir, check_key
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def read_manifest(store: ObjectStore, prefix: str) -> Manifest:
     key = as_dir(prefix) + MANIFEST
     try:
         data = store.get_bytes(key)
-    except NotFound:
+    except ObjectNotFound:
         raise IncompleteCheckpoint(
             f"{store.url(as_dir(prefix))} has no {MANIFEST} (upload not finished)",
             uri=store.url(as_dir(prefix)),
@@ -242,7 +242,7 @@ def download_dir(
         target = staging / entry.path
         try:
             store.get_file(key, target)
-        except NotFound:
+        except ObjectNotFound:
             raise IncompleteCheckpoint(f"{store.url(key)} is missing", uri=store.url(key)) from None
         size, sha = sha256_file(target)
         if size != entry.size or sha != entry.sha256:
@@ -276,7 +276,7 @@ def download_prefix(store: ObjectStore, local_dir: Path, *, concurrency: int = 8
     if MANIFEST in sizes:
         return len(download_dir(store, "", local_dir, concurrency=concurrency).files)
     if not sizes:
-        raise NotFound(f"{store.uri} is empty or does not exist", uri=store.uri)
+        raise ObjectNotFound(f"{store.uri} is empty or does not exist", uri=store.uri)
     staging = local_dir.with_name(f".{local_dir.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)

@@ -26,7 +26,7 @@ from botocore.config import Config
 
 from ftjobs.storage.backends import Access
 from ftjobs.storage.base import HashingReader, ObjectInfo, TransferSettings
-from ftjobs.storage.errors import NotFound, StorageError
+from ftjobs.storage.errors import ObjectNotFound, StorageError
 from ftjobs.storage.failures import (
     NETWORK,
     NO_SUCH_BUCKET,
@@ -136,7 +136,7 @@ class S3Store:
             text = f"{action} {uri}: no such {kind}"
             if row is NO_SUCH_BUCKET:
                 text += f" (bucket {self.bucket!r} at {endpoint}; {row.advice})"
-            return NotFound(text, uri=uri, code=code, failure=row.name)
+            return ObjectNotFound(text, uri=uri, code=code, failure=row.name)
         if row.retriable:
             text = f"{action} {uri} failed: {code + ' ' if code else ''}{message}"
         else:
@@ -197,7 +197,7 @@ class S3Store:
         try:
             with self._errors("head", key):
                 self._s3.head_object(Bucket=self.bucket, Key=self._key(key))
-        except NotFound:
+        except ObjectNotFound:
             return False
         return True
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from ftjobs.api.constants import EXIT_PERMANENT, EXIT_RETRIABLE, EXIT_SUCCESS, TERMINATION_LOG
+from ftjobs.api.errors import FtjobsError
 from ftjobs.api.trainer_config import TrainerConfig
 
 if TYPE_CHECKING:
@@ -33,21 +34,19 @@ _MESSAGE_LIMIT = 4000
 
 def classify(error: BaseException) -> int:
     """The exit code for an exception that ended the attempt."""
-    from ftjobs.storage import StorageError
     from ftjobs.trainer import failures
-    from ftjobs.trainer.data import DataError
-    from ftjobs.trainer.errors import PermanentError, RetriableError
 
     runtime = failures.classify_runtime(error, after_first_step=failures.stepped())
     if runtime is not None:  # torch/runtime errors: ftjobs.trainer.failures decides
         return runtime
-    if isinstance(error, (DataError, PermanentError, ValidationError)):
-        return EXIT_PERMANENT
-    if isinstance(error, StorageError):
-        # storage.failures decides: network, 5xx, throttling retriable; wrong bucket,
-        # key or permissions permanent.
+    if isinstance(error, FtjobsError):
+        # The one hierarchy (ftjobs.api.errors): trainer, data, Kubernetes and storage
+        # errors (storage.failures decides per error: network, 5xx, throttling
+        # retriable; wrong bucket, key or permissions permanent).
         return EXIT_RETRIABLE if error.retriable else EXIT_PERMANENT
-    if isinstance(error, (RetriableError, ConnectionError, TimeoutError)):
+    if isinstance(error, ValidationError):
+        return EXIT_PERMANENT
+    if isinstance(error, (ConnectionError, TimeoutError)):
         return EXIT_RETRIABLE
     if isinstance(error, (MemoryError, OSError)):
         # Host memory and I/O trouble are infrastructure: a new attempt resumes from the
@@ -135,7 +134,7 @@ def _trackers(config: TrainerConfig, world: object, out: Any) -> list[ProgressRe
     assert isinstance(world, World)
     trackers: list[ProgressReporter] = []
     try:
-        local = scratch_dir(world) / f"tb-attempt-{config.attempt}"
+        local = scratch_dir() / f"tb-attempt-{config.attempt}"
         trackers.append(TensorBoardReporter(out, local))
     except Exception as e:  # tracking never stops training
         log.warning("TensorBoard event files disabled: %s", e)
@@ -148,7 +147,7 @@ def _trackers(config: TrainerConfig, world: object, out: Any) -> list[ProgressRe
                 MlflowReporter(
                     config,
                     out,
-                    scratch_dir(world),
+                    scratch_dir(),
                     tracking_uri=mlflow.tracking_uri,
                     experiment=mlflow.experiment,
                 )

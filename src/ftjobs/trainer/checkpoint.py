@@ -37,6 +37,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from ftjobs.api.errors import PermanentError
 from ftjobs.storage import (
     LATEST,
     MANIFEST,
@@ -50,7 +51,6 @@ from ftjobs.storage import (
     step_dir,
 )
 from ftjobs.storage.manifest import check_sizes
-from ftjobs.trainer.errors import PermanentError
 from ftjobs.trainer.runtime import World
 
 log = logging.getLogger("ftjobs.trainer.checkpoint")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ftjobs.api.errors import PermanentError
 from ftjobs.api.spec import FineTuneJobSpec
-from ftjobs.trainer.errors import PermanentError
 
 # Logging every N steps is the trainer's job (progress.jsonl); keep DeepSpeed quiet.
 _QUIET_STEPS = 1_000_000_000

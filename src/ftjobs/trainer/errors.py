@@ -1,27 +1,21 @@
-"""The trainer's error taxonomy, which decides the exit code the controller sees.
+"""The trainer's errors, which decide the exit code the controller sees.
 
-`PermanentError` (bad spec, model that cannot load, bad config for this world size):
-retrying cannot help, exit EXIT_PERMANENT. `RetriableError` (stopped by a signal, lost
-peer): a new attempt resumes from the last checkpoint, exit EXIT_RETRIABLE. Data errors
-come from the data package (`DataError`) and storage errors from the storage package
-(`StorageError`); `__main__` classifies those too.
+They extend the project's one hierarchy (`ftjobs.api.errors`): a `PermanentError` (bad
+spec, model that cannot load, bad config for this world size) exits EXIT_PERMANENT, a
+`RetriableError` (stopped by a signal, lost peer) EXIT_RETRIABLE and the next attempt
+resumes from the last checkpoint. Data errors come from the data package (`DataError`,
+permanent) and storage errors from the storage package (`StorageError`, retriable or not
+per error); `__main__` classifies them all by `retriable`.
 """
 
 from __future__ import annotations
 
+from ftjobs.api.errors import PermanentError, RetriableError
 from ftjobs.storage.failures import FailureClass
-
-
-class PermanentError(Exception):
-    """Retrying cannot fix this (the spec, the model or the data is wrong)."""
 
 
 class ModelError(PermanentError):
     """The base model cannot be found or loaded."""
-
-
-class RetriableError(Exception):
-    """A new attempt can succeed (preemption, lost peer, transient infrastructure)."""
 
 
 class Stopped(RetriableError):

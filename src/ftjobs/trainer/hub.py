@@ -23,11 +23,12 @@ from pathlib import Path
 
 import torch.distributed as dist
 
+from ftjobs.api.errors import RetriableError
 from ftjobs.api.hub_uri import DEFAULT_HUB_ENDPOINT, HubRef, parse_hub_uri
 from ftjobs.api.spec import ModelSpec
 from ftjobs.storage import IncompleteCheckpoint, ObjectStore, download_dir, upload_dir
 from ftjobs.storage.manifest import read_manifest
-from ftjobs.trainer.errors import ModelError, RetriableError
+from ftjobs.trainer.errors import ModelError
 from ftjobs.trainer.runtime import World, barrier
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,9 @@ launcher takes torchrun's static-rendezvous flags, starts the node's worker proc
 with the same environment torchrun gives them (RANK, LOCAL_RANK, WORLD_SIZE,
 LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT), forwards SIGTERM/SIGINT to them
 and waits (the pod's grace period bounds the wait), and exits with one code for the
-node: EXIT_PERMANENT if any worker said permanent, else EXIT_RETRIABLE if any failed
-(a worker killed by a signal counts as retriable), else 0.
+node, combined from the workers' codes by `ftjobs.api.exit_codes.combined_exit_code`:
+78 if any worker exited permanent (78 or an unknown code), else 75 if any exited 75 or
+was killed by a signal, else 0.
 
     python -m ftjobs.trainer.launch --nnodes 2 --node-rank 0 --nproc-per-node 1 \\
         --master-addr job-0.svc --master-port 29500 -m ftjobs.trainer --config job.json
@@ -26,20 +27,12 @@ import sys
 import time
 from types import FrameType
 
-from ftjobs.api.constants import EXIT_PERMANENT, EXIT_RETRIABLE, EXIT_SUCCESS, MASTER_PORT
+from ftjobs.api.constants import MASTER_PORT
+from ftjobs.api.exit_codes import combined_exit_code
 
 # After one worker fails, the others get this long to notice and exit on their own
 # (a collective fails as soon as a peer is gone) before they are terminated.
 FAILURE_GRACE_S = 30.0
-
-
-def node_exit_code(codes: list[int]) -> int:
-    """One exit code for the node from its workers' codes (negative: killed by signal)."""
-    if any(c == EXIT_PERMANENT for c in codes):
-        return EXIT_PERMANENT
-    if any(c != EXIT_SUCCESS for c in codes):
-        return EXIT_RETRIABLE
-    return EXIT_SUCCESS
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -77,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         procs.append(subprocess.Popen(command, env=env))
 
-    def forward(signum: int, frame: FrameType | None) -> None:
+    def forward(signum: int, _frame: FrameType | None) -> None:
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signum)
@@ -94,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                 if p.poll() is None:
                     p.kill()
         time.sleep(0.1)
-    return node_exit_code([p.returncode for p in procs])
+    return combined_exit_code([p.returncode for p in procs])
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from ftjobs.api.status import Progress
+from ftjobs.api.timestamps import now_time
 from ftjobs.storage import JsonlWriter, ObjectStore
 
 log = logging.getLogger("ftjobs.trainer")
@@ -59,10 +60,6 @@ class NullReporter:
         pass
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class StorageReporter:
     """Appends one JSON line per report (and per checkpoint) to `progress.jsonl`.
 
@@ -81,10 +78,10 @@ class StorageReporter:
         self.writer.append(record)
 
     def checkpoint(self, step: int, uri: str) -> None:
-        self.writer.append({"event": "checkpoint", "step": step, "uri": uri, "time": now_iso()})
+        self.writer.append({"event": "checkpoint", "step": step, "uri": uri, "time": now_time()})
 
     def finished(self, summary: Mapping[str, Any] | None = None) -> None:
-        record: dict[str, Any] = {"event": "finished", "time": now_iso()}
+        record: dict[str, Any] = {"event": "finished", "time": now_time()}
         if summary:
             record["outputModel"] = summary.get("outputModel")
             record["metrics"] = summary.get("metrics")
@@ -161,7 +158,7 @@ class Throughput:
             samples_per_second=round(self.samples / elapsed, 3),
             eta=eta,
             percent=min(100, int(100 * step / self.total_steps)) if self.total_steps else None,
-            update_time=now_iso(),
+            update_time=now_time(),
         )
 
 

@@ -17,17 +17,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from ftjobs.api.status import Checkpoint, Metrics, Progress
+from ftjobs.api.timestamps import now_time
 from ftjobs.k8s import Kube
 
 log = logging.getLogger("ftjobs.trainer.progress")
-
-
-def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class KubernetesProgressReporter:
@@ -64,13 +60,13 @@ class KubernetesProgressReporter:
 
     def report(self, progress: Progress) -> None:
         body = progress.model_dump(by_alias=True, mode="json", exclude_none=True)
-        body.setdefault("updateTime", _stamp())
+        body.setdefault("updateTime", now_time())
         with self._lock:
             self._pending["progress"] = body
             self._lock.notify()
 
     def checkpoint(self, step: int, uri: str) -> None:
-        ckpt = Checkpoint(step=step, uri=uri, time=_stamp())
+        ckpt = Checkpoint(step=step, uri=uri, time=now_time())
         with self._lock:
             self._pending["latestCheckpoint"] = ckpt.model_dump(
                 by_alias=True, mode="json", exclude_none=True

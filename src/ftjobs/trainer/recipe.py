@@ -36,9 +36,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from ftjobs.api.errors import PermanentError
 from ftjobs.api.trainer_config import TrainerConfig
 from ftjobs.storage import (
-    NotFound,
+    ObjectNotFound,
     ObjectStore,
     open_store,
     options_for,
@@ -50,7 +51,7 @@ from ftjobs.trainer import failures
 from ftjobs.trainer.checkpoint import Checkpointer
 from ftjobs.trainer.data import prepare_data
 from ftjobs.trainer.ds_config import gradient_accumulation, resolve_ds_config
-from ftjobs.trainer.errors import ModelError, PermanentError, Stopped
+from ftjobs.trainer.errors import ModelError, Stopped
 from ftjobs.trainer.export import (
     LINEAGE_FILE,
     export_blocker,
@@ -108,7 +109,7 @@ class Recipe:
     def setup(self) -> None:
         started = time.monotonic()
         spec, world = self.spec, self.world
-        self.scratch = scratch_dir(world)
+        self.scratch = scratch_dir()
         storage = spec.storage
         self.out: ObjectStore = open_store(self.config.output_uri, storage=storage)
         seed_everything(spec.hyperparameters.seed)
@@ -284,7 +285,7 @@ class Recipe:
             return {}
         found: list[Any] = [None]
         if self.world.is_main:
-            with contextlib.suppress(NotFound):
+            with contextlib.suppress(ObjectNotFound):
                 found[0] = _loads(self.out.get_bytes("eval/base.json"))["metrics"]
         if dist.is_initialized():
             dist.broadcast_object_list(found, src=0)
@@ -603,7 +604,7 @@ def _download_model(store: ObjectStore, target: Path) -> None:
     """
     try:
         download_prefix(store, target)
-    except NotFound as e:
+    except ObjectNotFound as e:
         raise ModelError(f"model {store.uri}: {e}") from None
 
 

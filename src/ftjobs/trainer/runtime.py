@@ -135,7 +135,7 @@ class StopSignal:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._handle)
 
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.requested is not None:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
@@ -145,7 +145,7 @@ class StopSignal:
         os.write(2, f"ftjobs: {self.requested} received, stopping after this step\n".encode())
 
 
-def scratch_dir(world: World) -> Path:
+def scratch_dir() -> Path:
     """Local disk for model files, checkpoints and exports of this node.
 
     FTJOBS_SCRATCH, else the pod's /scratch volume, else a temporary directory. Ranks keep

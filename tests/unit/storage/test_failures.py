@@ -8,7 +8,7 @@ import botocore.exceptions
 import pytest
 
 from ftjobs.api.constants import EXIT_PERMANENT, EXIT_RETRIABLE
-from ftjobs.storage import NotFound, StorageError
+from ftjobs.storage import ObjectNotFound, StorageError
 from ftjobs.storage.failures import (
     STORAGE_FAILURES,
     class_of_code,
@@ -85,11 +85,11 @@ def test_storage_failure_messages_name_uri_and_endpoint_not_the_key(
     assert "AKIAEXAMPLEKEY123456" not in str(failure)
     assert classify(failure) == EXIT_PERMANENT
     missing = storage_failure(client_error("NoSuchBucket", 404), "s3://nope/x", None)
-    assert isinstance(missing, NotFound) and classify(missing) == EXIT_PERMANENT
+    assert isinstance(missing, ObjectNotFound) and classify(missing) == EXIT_PERMANENT
 
 
 def test_trainer_exit_codes() -> None:
     assert classify(StorageError("x")) == EXIT_RETRIABLE
     assert classify(StorageError("x", retriable=False)) == EXIT_PERMANENT
-    assert classify(NotFound("x")) == EXIT_PERMANENT
+    assert classify(ObjectNotFound("x")) == EXIT_PERMANENT
     assert classify(DataError("s3://b/t.jsonl: row 3: field 'text': missing")) == EXIT_PERMANENT

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ftjobs.storage import LocalStore, NotFound, ObjectStore
+from ftjobs.storage import LocalStore, ObjectNotFound, ObjectStore
 
 
 def test_it_is_an_object_store(store: LocalStore) -> None:
@@ -36,9 +36,9 @@ def test_file_roundtrip_hashes_what_was_read(store: LocalStore, tmp_path: Path) 
 
 
 def test_missing_objects_raise_not_found(store: LocalStore, tmp_path: Path) -> None:
-    with pytest.raises(NotFound, match=r"file://.*/nope"):
+    with pytest.raises(ObjectNotFound, match=r"file://.*/nope"):
         store.get_bytes("nope")
-    with pytest.raises(NotFound):
+    with pytest.raises(ObjectNotFound):
         store.get_file("nope", tmp_path / "x")
     assert not (tmp_path / "x").exists()
 

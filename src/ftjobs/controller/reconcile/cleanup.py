@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ftjobs.api.constants import GROUP
-from ftjobs.controller.reconcile.clock import parse_time
+from ftjobs.api.timestamps import parse_time
 from ftjobs.controller.reconcile.observed import Observed
 from ftjobs.controller.reconcile.plan import Event, ObjectRef
 from ftjobs.controller.reconcile.state import JobNextState

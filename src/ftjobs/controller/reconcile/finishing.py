@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ftjobs.api.status import ConditionType, Phase
+from ftjobs.api.timestamps import format_time, parse_time
 from ftjobs.api.trainer_config import job_output_uri
 from ftjobs.controller import repeats
 from ftjobs.controller.reconcile.cleanup import expire_children
-from ftjobs.controller.reconcile.clock import backoff_delay, format_time, parse_time
+from ftjobs.controller.reconcile.clock import backoff_delay
 from ftjobs.controller.reconcile.failures import classify
 from ftjobs.controller.reconcile.observed import Observed, ObservedJob, PodFailure
 from ftjobs.controller.reconcile.plan import Event, ObjectRef

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from ftjobs.api.spec import duration_seconds
 from ftjobs.api.status import ConditionType, Phase
-from ftjobs.controller.reconcile.clock import format_time, parse_time
+from ftjobs.api.timestamps import format_time, parse_time
 from ftjobs.controller.reconcile.finishing import fail
 from ftjobs.controller.reconcile.observed import ObservedJob, ObservedWorkload, PodWaiting
 from ftjobs.controller.reconcile.parent import resolve_parent

@@ -8,7 +8,7 @@ from typing import Any
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.parent import ObservedParent
 from ftjobs.api.status import Condition, ConditionType, FineTuneJobStatus, Phase
-from ftjobs.controller.reconcile.clock import format_time
+from ftjobs.api.timestamps import format_time
 from ftjobs.controller.reconcile.plan import Event, JobPatch, ObjectRef, Plan, WorkloadPatch
 
 # Status fields the controller owns; `progress`, `latestCheckpoint` and `metrics` belong

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from ftjobs.api.errors import PermanentError
 
-class DataError(Exception):
+
+class DataError(PermanentError):
     """Bad data (missing field, unknown label, empty split, unreadable file).
 
     The message names the file, the 1-based data row and the field, e.g.
     ``s3://b/train.jsonl: row 17: field 'label': unknown label 'neutral' (known: ...)``.
-    The recipe maps it to EXIT_PERMANENT: retrying cannot fix the data.
+    A `PermanentError`: the trainer exits EXIT_PERMANENT, retrying cannot fix the data.
     """
 
 
