@@ -28,11 +28,11 @@ class SecretNeed:
     optional: tuple[str, ...] = ()
 
 
-def _nothing(spec: FineTuneJobSpec) -> list[Any]:
+def _nothing(_spec: FineTuneJobSpec) -> list[Any]:
     return []
 
 
-def _no_env(spec: FineTuneJobSpec, settings: RenderSettings) -> Objects:
+def _no_env(_spec: FineTuneJobSpec, _settings: RenderSettings) -> Objects:
     return []
 
 
