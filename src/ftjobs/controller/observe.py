@@ -29,7 +29,7 @@ from ftjobs.controller.reconcile import (
     PodFailure,
     PodWaiting,
 )
-from ftjobs.k8s import Kube, NotFound
+from ftjobs.k8s import Kube, KubeNotFound
 
 
 def _true(conditions: list[dict[str, Any]], ctype: str) -> dict[str, Any] | None:
@@ -181,7 +181,7 @@ def _workload(kube: Kube, namespace: str, job: dict[str, Any]) -> ObservedWorklo
     uid = job.get("metadata", {}).get("uid", "")
     try:
         items = kube.list(KUEUE_WORKLOAD_API, "Workload", namespace, f"{LABEL_KUEUE_JOB_UID}={uid}")
-    except NotFound:  # Kueue is not installed: the Job simply waits, suspended
+    except KubeNotFound:  # Kueue is not installed: the Job simply waits, suspended
         return None
     return observe_workload(items[0]) if items else None
 
