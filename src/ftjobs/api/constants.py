@@ -48,6 +48,9 @@ TERMINATION_LOG: Final = "/dev/termination-log"
 
 # The trainer's rendezvous port on pod 0 (torchrun --master-port).
 MASTER_PORT: Final = 29500
+# The scratch volume's size limit (spec.resources.scratchSize), for the trainer's
+# export-space check: statvfs does not see an emptyDir's sizeLimit.
+SCRATCH_SIZE_ENV: Final = "FTJOBS_SCRATCH_SIZE"
 # Where the rendered pod mounts the resolved trainer config.
 CONFIG_MOUNT_DIR: Final = "/etc/ftjobs"
 CONFIG_FILE_NAME: Final = "job.json"

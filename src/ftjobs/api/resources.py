@@ -102,6 +102,13 @@ class Resources(ApiModel):
     shared_memory: Quantity | None = Field(
         default=None, description="Size of /dev/shm (dataloader workers, NCCL)."
     )
+    scratch_size: Quantity | None = Field(
+        default=None,
+        description="Size of each pod's /scratch volume (downloaded model, checkpoint "
+        "staging, the exported model): its emptyDir sizeLimit. The trainer checks in setup, "
+        "and `ftjobs preflight` before submitting, that the export fits. Unset: the node's "
+        "free disk.",
+    )
     image: ImageRef | None = Field(
         default=None, description="Trainer image; the controller's default when unset."
     )

@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.table import Table
 
+from ftjobs.api.quantity import quantity_bytes
 from ftjobs.api.validation import SpecError
 from ftjobs.cli.job_views import WaitDisplay, events_table, metrics_table, status_table
 from ftjobs.cli.output import err, out, print_spec_error
@@ -464,20 +465,11 @@ def preflight(
         raise typer.Exit(EXIT_INVALID)
 
 
-_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "K": 10**3, "M": 10**6, "G": 10**9}
-
-
 def _bytes(quantity: str) -> int:
-    for suffix, factor in sorted(_UNITS.items(), key=lambda kv: -len(kv[0])):
-        if quantity.endswith(suffix):
-            try:
-                return int(float(quantity[: -len(suffix)]) * factor)
-            except ValueError:
-                break
     try:
-        return int(float(quantity))
-    except ValueError:
-        raise typer.BadParameter(f"not a memory quantity: {quantity!r} (e.g. 80Gi)") from None
+        return quantity_bytes(quantity)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def register(app: typer.Typer) -> None:

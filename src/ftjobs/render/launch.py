@@ -27,9 +27,12 @@ from ftjobs.api.constants import (
     CONFIG_MOUNT_DIR,
     LABEL_JOB,
     MASTER_PORT,
+    SCRATCH_SIZE_ENV,
 )
+from ftjobs.api.quantity import parse_quantity
 from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.render.settings import RenderSettings
+from ftjobs.render.volumes import scratch_size
 
 # Set by the Job controller on Indexed Jobs too; declared here so the `$(...)` expansion in
 # the command visibly refers to a variable of the container (the Job controller then
@@ -107,21 +110,9 @@ def shutdown_timeout(settings: RenderSettings) -> int:
     return max(settings.termination_grace_seconds - SHUTDOWN_MARGIN_SECONDS, 1)
 
 
-def cpu_cores(quantity: str) -> float | None:
-    """Cores of a CPU quantity ("4", "500m", "1.5"); None for forms not worth parsing here."""
-    try:
-        if quantity.endswith("m"):
-            return int(quantity[:-1]) / 1000
-        return float(quantity)
-    except ValueError:
-        return None
-
-
 def threads_per_process(spec: FineTuneJobSpec) -> int:
     """The pod's CPUs shared by its processes (torchrun would set OMP_NUM_THREADS=1)."""
-    cores = cpu_cores(spec.resources.cpu)
-    if cores is None:
-        return 1
+    cores = parse_quantity(spec.resources.cpu)
     return max(int(cores // spec.resources.procs_per_node), 1)
 
 
@@ -150,4 +141,7 @@ def runtime_env(
         {"name": "HF_HOME", "value": f"{scratch_dir}/huggingface"},
         {"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"},
     ]
+    if size := scratch_size(spec, settings):
+        # The trainer's export-space check: statvfs cannot see an emptyDir's sizeLimit.
+        env.append({"name": SCRATCH_SIZE_ENV, "value": size})
     return env

@@ -22,12 +22,17 @@ def needs_shared_memory(spec: FineTuneJobSpec) -> bool:
     return spec.resources.shared_memory is not None or spec.resources.gpus_per_node > 0
 
 
+def scratch_size(spec: FineTuneJobSpec, settings: RenderSettings) -> str | None:
+    """The /scratch emptyDir's sizeLimit: spec.resources.scratchSize, else the controller's."""
+    return spec.resources.scratch_size or settings.scratch_size_limit
+
+
 def volumes(
     spec: FineTuneJobSpec, *, config_map: str, settings: RenderSettings
 ) -> list[dict[str, Any]]:
     scratch: dict[str, Any] = {}
-    if settings.scratch_size_limit:
-        scratch["sizeLimit"] = settings.scratch_size_limit
+    if size := scratch_size(spec, settings):
+        scratch["sizeLimit"] = size
     out: list[dict[str, Any]] = [
         # 0444: the trainer reads its config and never changes it.
         {"name": CONFIG_VOLUME, "configMap": {"name": config_map, "defaultMode": 0o444}},

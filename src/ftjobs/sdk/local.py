@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ftjobs.api.constants import EXIT_SUCCESS
+from ftjobs.api.constants import EXIT_SUCCESS, SCRATCH_SIZE_ENV
 from ftjobs.api.exit_codes import combined_exit_code
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.spec import FineTuneJobSpec
@@ -141,6 +141,7 @@ def trainer_env(
     hub: bool = False,
     hub_endpoint: str | None = None,
     gpus: int = 0,
+    scratch_size: str | None = None,
 ) -> dict[str, str]:
     """The environment of one simulated node; the Hub is reachable only if the job uses it.
 
@@ -165,6 +166,8 @@ def trainer_env(
         FTJOBS_TERMINATION_LOG=str(node_dir / "termination-log"),
         PYTHONUNBUFFERED="1",
     )
+    if scratch_size:  # spec.resources.scratchSize, as the pod's emptyDir sizeLimit
+        env[SCRATCH_SIZE_ENV] = scratch_size
     return env
 
 
@@ -194,80 +197,105 @@ def run_local(
     Logs and the termination message stay in a temporary directory when the run fails.
     """
     started = time.monotonic()
-    if gpus:
-        nproc = gpus
+    nproc = gpus or nproc
     workdir = Path(tempfile.mkdtemp(prefix="ftjobs-run-"))
-    config_path = workdir / "job.json"
-    config_path.write_text(config.model_dump_json(by_alias=True))
-    threads = _threads(nproc * nnodes)
-    port = free_port()
-    procs: list[subprocess.Popen[bytes]] = []
-    logs: list[Path] = []
     # Records of an earlier run into the same output (this run resumes it) are not news.
     seen = len(_progress(config))
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        for node in range(nnodes):
-            node_dir = workdir / f"node-{node}"
-            node_dir.mkdir()
-            log_path = node_dir / "trainer.log"
-            logs.append(log_path)
-            with log_path.open("wb") as log_file:
-                procs.append(
-                    subprocess.Popen(
-                        launcher_argv(
-                            trainer_args(config_path),
-                            nnodes=nnodes,
-                            node_rank=node,
-                            nproc=nproc,
-                            port=port,
-                        ),
-                        env=trainer_env(
-                            node_dir,
-                            threads,
-                            hub=uses_hub(config.spec),
-                            hub_endpoint=config.spec.hub.endpoint,
-                            gpus=gpus,
-                        ),
-                        stdout=log_file,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-        while True:
-            done = all(p.poll() is not None for p in procs)
-            records = _progress(config)
-            for record in records[seen:]:
-                if on_progress is not None:
-                    on_progress(record)
-            seen = max(seen, len(records))
-            if done:
-                break
-            time.sleep(poll_s)
+        logs = _start_nodes(config, workdir, procs, nproc=nproc, nnodes=nnodes, gpus=gpus)
+        _follow(config, procs, seen, on_progress, poll_s)
     except BaseException:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()  # the trainer checkpoints and exits retriable
-        for p in procs:
-            p.wait()
+        _stop(procs)
         raise
     code = combined_exit_code([p.returncode for p in procs])
-    message = ""
-    for node in range(nnodes):
-        term = workdir / f"node-{node}" / "termination-log"
-        if term.exists() and (text := term.read_text().strip()):
-            message = text
-            break
     result = LocalResult(
         exit_code=code,
         output_uri=config.output_uri,
         wall_s=time.monotonic() - started,
         summary=_summary(config) if code == EXIT_SUCCESS else None,
-        message=message,
+        message=_termination_message(workdir, nnodes),
         logs=logs,
     )
     if code == EXIT_SUCCESS and not keep_workdir:
         shutil.rmtree(workdir, ignore_errors=True)
         result.logs = []
     return result
+
+
+def _start_nodes(
+    config: TrainerConfig,
+    workdir: Path,
+    procs: list[subprocess.Popen[bytes]],
+    *,
+    nproc: int,
+    nnodes: int,
+    gpus: int,
+) -> list[Path]:
+    """Start one launcher per simulated node (appended to `procs` as they start, so a
+    failure half-way stops the started ones); the nodes' log files."""
+    config_path = workdir / "job.json"
+    config_path.write_text(config.model_dump_json(by_alias=True))
+    threads = _threads(nproc * nnodes)
+    port = free_port()
+    logs: list[Path] = []
+    for node in range(nnodes):
+        node_dir = workdir / f"node-{node}"
+        node_dir.mkdir()
+        log_path = node_dir / "trainer.log"
+        logs.append(log_path)
+        argv = launcher_argv(
+            trainer_args(config_path), nnodes=nnodes, node_rank=node, nproc=nproc, port=port
+        )
+        env = trainer_env(
+            node_dir,
+            threads,
+            hub=uses_hub(config.spec),
+            hub_endpoint=config.spec.hub.endpoint,
+            gpus=gpus,
+            scratch_size=config.spec.resources.scratch_size,
+        )
+        with log_path.open("wb") as log_file:
+            procs.append(subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT))
+    return logs
+
+
+def _follow(
+    config: TrainerConfig,
+    procs: list[subprocess.Popen[bytes]],
+    seen: int,
+    on_progress: Callable[[dict[str, Any]], None] | None,
+    poll_s: float,
+) -> None:
+    """Hand new progress records to `on_progress` until every node has exited."""
+    while True:
+        done = all(p.poll() is not None for p in procs)
+        records = _progress(config)
+        if on_progress is not None:
+            for record in records[seen:]:
+                on_progress(record)
+        seen = max(seen, len(records))
+        if done:
+            return
+        time.sleep(poll_s)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Interrupted (Ctrl-C): SIGTERM, on which the trainer checkpoints and exits retriable."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        p.wait()
+
+
+def _termination_message(workdir: Path, nnodes: int) -> str:
+    """The first node's termination log that says something (the pod's message)."""
+    for node in range(nnodes):
+        term = workdir / f"node-{node}" / "termination-log"
+        if term.exists() and (text := term.read_text().strip()):
+            return text
+    return ""
 
 
 def _store(config: TrainerConfig) -> Any:

@@ -168,11 +168,3 @@ def params_from_config(cfg: dict[str, Any]) -> tuple[int, int] | None:
     untied = cfg.get("tie_word_embeddings") is False
     total = total_layers * per_layer + embeddings * (2 if untied else 1)
     return total, max(per_layer, embeddings)
-
-
-def human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} TiB"

@@ -7,6 +7,8 @@ Checks, each ok / warn / fail / skip:
   memory    per-GPU model-state memory for the model size and ZeRO stage (sdk/memory.py,
             DeepSpeed's estimator formulas) against the GPUs' memory when nodes publish
             it (the nvidia.com/gpu.memory label of GPU feature discovery, MiB);
+  scratch   the export (and an s3:// or hf:// model's download) fits in
+            spec.resources.scratchSize (api/export_size.py; the trainer checks again);
   secret    the Secrets the storage schemes name (spec.storage.credentialsSecret, ...)
             exist and hold their keys (render.schemes says which);
   storage   model, dataset and output URIs answer with those credentials: objects to
@@ -28,7 +30,9 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from ftjobs.api.export_size import bytes_per_weight, export_bytes
 from ftjobs.api.job import FineTuneJob
+from ftjobs.api.quantity import format_bytes, gibibytes_quantity, quantity_bytes
 from ftjobs.api.spec import Storage
 from ftjobs.k8s import KubeError, jobs_api
 from ftjobs.render.schemes import SecretNeed, secret_needs
@@ -36,6 +40,7 @@ from ftjobs.sdk import memory
 from ftjobs.sdk.client import Client
 from ftjobs.sdk.hub_check import check_hub
 from ftjobs.storage import StorageError, backend, is_remote, open_store, parse_uri, scheme_of
+from ftjobs.storage.probe import probe_write
 
 Status = Literal["ok", "warn", "fail", "skip"]
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -93,7 +98,9 @@ def preflight(
         nodes = _check_gpus(job, client, report)
         creds = _check_secret(job, client, ns, report)
         _check_hub_secret(job, client, ns, report)
-    _check_memory(job, report, params, gpu_memory_bytes, nodes, creds)
+    size = (params, max(params // 20, 1)) if params else _model_size(job, creds)
+    _check_memory(job, report, size, gpu_memory_bytes, nodes)
+    _check_scratch(job, report, size)
     check_hub(job, report.add)
     if check_storage:
         _check_storage(job, ns, creds, report)
@@ -189,13 +196,11 @@ def _model_size(job: FineTuneJob, creds: Credentials | None = None) -> tuple[int
 def _check_memory(
     job: FineTuneJob,
     report: Report,
-    params: int | None,
+    size: tuple[int, int] | None,
     gpu_memory_bytes: int | None,
     nodes: list[jobs_api.NodeGpus],
-    creds: Credentials,
 ) -> None:
     spec = job.spec
-    size = (params, max(params // 20, 1)) if params else _model_size(job, creds)
     if size is None:
         report.add(
             "memory",
@@ -221,11 +226,11 @@ def _check_memory(
     )
     what = (
         f"~{total / 1e9:.2f}B params, ZeRO-{ds.zero_stage}, {spec.resources.world_size} "
-        f"process(es): model states {memory.human(est.gpu_bytes)} per "
+        f"process(es): model states {format_bytes(est.gpu_bytes)} per "
         f"{'GPU' if gpus else 'process'} ({est.formula}; activations not included)"
     )
     if est.cpu_bytes:
-        what += f", {memory.human(est.cpu_bytes)} CPU memory per node"
+        what += f", {format_bytes(est.cpu_bytes)} CPU memory per node"
     if gpus == 0:
         report.add("memory", "ok", what)
         return
@@ -236,11 +241,11 @@ def _check_memory(
         report.add(
             "memory",
             "fail",
-            f"{what} > {memory.human(capacity)} per GPU: raise zeroStage, offload, add GPUs, "
+            f"{what} > {format_bytes(capacity)} per GPU: raise zeroStage, offload, add GPUs, "
             "use LoRA, or QLoRA (performance.quantization: nf4)",
         )
     else:
-        report.add("memory", "ok", f"{what} <= {memory.human(capacity)} per GPU")
+        report.add("memory", "ok", f"{what} <= {format_bytes(capacity)} per GPU")
 
 
 def _published_gpu_memory(nodes: list[jobs_api.NodeGpus]) -> int | None:
@@ -250,6 +255,43 @@ def _published_gpu_memory(nodes: list[jobs_api.NodeGpus]) -> int | None:
         if n.labels.get(GPU_MEMORY_LABEL, "").isdigit()
     ]
     return min(sizes) if sizes else None
+
+
+# --- scratch -----------------------------------------------------------------------------
+
+
+def _check_scratch(job: FineTuneJob, report: Report, size: tuple[int, int] | None) -> None:
+    """The export (and a downloaded model) against spec.resources.scratchSize."""
+    spec = job.spec
+    if size is None:
+        report.add("scratch", "skip", f"model size unknown for {spec.model.uri} (pass --params)")
+        return
+    export = export_bytes(spec, params=size[0])
+    # s3:// and hf:// models are downloaded to the scratch volume first.
+    # (model.fromJob: an earlier job's output, downloaded too.)
+    local = (spec.model.uri or "").startswith("file://")
+    download = 0 if local else size[0] * bytes_per_weight(spec)
+    needed = export + download
+    what = f"the export ~{format_bytes(export)}"
+    if download:
+        what += f" + the downloaded model ~{format_bytes(download)}"
+    limit = spec.resources.scratch_size
+    if limit is None:
+        report.add(
+            "scratch",
+            "skip",
+            f"{what} go to the node's disk (no spec.resources.scratchSize to compare); set it "
+            f"to at least {gibibytes_quantity(needed)} to reserve the space",
+        )
+    elif quantity_bytes(limit) < needed:
+        report.add(
+            "scratch",
+            "fail",
+            f"spec.resources.scratchSize {limit} < {what} (~{format_bytes(needed)}); set it "
+            f"to at least {gibibytes_quantity(needed)}",
+        )
+    else:
+        report.add("scratch", "ok", f"{what} fit in spec.resources.scratchSize {limit}")
 
 
 # --- Secret ------------------------------------------------------------------------------
@@ -371,8 +413,7 @@ def _check_storage(job: FineTuneJob, namespace: str, creds: Credentials, report:
     try:
         with _credentials(output, creds):
             store = open_store(output, storage=storage).child(f"{namespace}/{name}")
-            store.put_bytes(PROBE_NAME, b"ftjobs preflight write probe\n")
-            store.delete(PROBE_NAME)
+            probe_write(store, PROBE_NAME)
     except Exception as exc:
         report.add("storage output", "fail", f"{output}: {_describe(exc)} ({whose})")
     else:

@@ -46,6 +46,7 @@ from ftjobs.storage import (
     upload_dir,
 )
 from ftjobs.storage.manifest import download_prefix
+from ftjobs.storage.probe import probe_write
 from ftjobs.storage.uri import parse_uri
 from ftjobs.trainer import failures
 from ftjobs.trainer.checkpoint import Checkpointer
@@ -80,6 +81,7 @@ from ftjobs.trainer.runtime import (
     seed_everything,
     set_rng_state,
 )
+from ftjobs.trainer.setup_checks import check_export_space
 from ftjobs.trainer.tasks import get_task
 
 log = logging.getLogger("ftjobs.trainer")
@@ -112,6 +114,8 @@ class Recipe:
         self.scratch = scratch_dir()
         storage = spec.storage
         self.out: ObjectStore = open_store(self.config.output_uri, storage=storage)
+        if world.is_main:  # before any work: a read-only output would lose it all
+            probe_write(self.out)
         seed_everything(spec.hyperparameters.seed)
 
         # 1-2. task and data: read, clean, format, split (every rank reads the same rows;
@@ -145,6 +149,8 @@ class Recipe:
         if (blocker := export_blocker(model)) is not None:
             # Found before training: otherwise the run would fail only at export.
             raise ModelError(f"model {spec.model.uri} cannot be exported: {blocker}")
+        if world.is_main:  # rank 0 writes the export to its scratch volume
+            check_export_space(model, spec, self.scratch)
         model = prepare_model(model, perf)
         if spec.lora is not None:
             model = self._with_lora(model)

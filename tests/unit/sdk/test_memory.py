@@ -114,8 +114,3 @@ def test_params_from_a_gpt2_config() -> None:
 
 def test_config_without_sizes_is_unknown() -> None:
     assert memory.params_from_config({"model_type": "mystery"}) is None
-
-
-def test_human() -> None:
-    assert memory.human(80 * 1024**3) == "80.0 GiB"
-    assert memory.human(512) == "512 B"
