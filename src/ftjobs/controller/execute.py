@@ -1,11 +1,11 @@
 """Carry out a reconcile Plan through the adapter, in a crash-safe order.
 
-Order: create children (ConfigMap, Service, ServiceAccount, Role concurrently; then the
-RoleBinding; the Job last, so an
-existing Job means a complete attempt), patch Jobs, delete, patch annotations, patch status, post
-events. If the controller dies half-way, the next reconcile sees what exists and
-finishes the work: creates adopt what exists, deletes accept NotFound, and the status
-records a transition only after its actions happened.
+Order: create children in render's creation stages (`render.creation_stages`: each
+stage concurrently, the Job in the last one, so an existing Job means a complete
+attempt), patch Jobs, delete, patch annotations, patch status, post events. If the
+controller dies half-way, the next reconcile sees what exists and finishes the work:
+creates adopt what exists, deletes accept NotFound, and the status records a transition
+only after its actions happened.
 
 `FTJOBS_TEST_PAUSE` is a test hook (tests/integration/test_controller_chaos.py): it stops
 this process at a named point of one attempt so a test can kill the leader exactly there.
@@ -23,9 +23,10 @@ from typing import Any
 from ftjobs.api.constants import KUEUE_WORKLOAD_API, LABEL_ATTEMPT
 from ftjobs.controller.reconcile import Plan
 from ftjobs.k8s import Kube, KubeError
+from ftjobs.render import JOB, creation_stages
 
 log = logging.getLogger("ftjobs.controller")
-# Shared by all workers; a reconcile creates at most five objects at once.
+# Shared by all workers; a reconcile creates one creation stage at once.
 _POOL = ThreadPoolExecutor(16, thread_name_prefix="ftjobs-create")
 # Test hook, unset in production: "<point>:<namespace>/<name>:<attempt>[:<seconds>]".
 # Points: "before-job" (the attempt's ConfigMap, Service and RBAC exist, its Job not yet),
@@ -47,29 +48,24 @@ def execute(
     Job, so the watch event of our own create does not cost another reconcile)."""
     meta = ftj["metadata"]
     ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
-    # What the Job's pods need (ConfigMap, Service, RBAC) is created concurrently, the Job
-    # itself only after all of them exist.
-    # A RoleBinding goes after its Role: a controller without the `bind` verb (the chart's
-    # least-privilege RBAC) may only bind a Role that exists, else the API server says 404.
-    first = [o for o in plan.create if o["kind"] not in ("Job", "RoleBinding")]
-    last = [o for o in plan.create if o["kind"] == "RoleBinding"]
-    last += [o for o in plan.create if o["kind"] == "Job"]
     if on_create is not None:
         for obj in plan.create:
             on_create(obj)
-    if first:
-        list(_POOL.map(lambda o: kube.create_or_adopt(o, owner_uid=uid), first))
-    for obj in last:
-        if obj["kind"] == "Job":
+    # Render owns the order: each stage's objects concurrently, a stage after the last.
+    for stage in creation_stages(plan.create):
+        if any(JOB.matches(o) for o in stage):
             _test_pause("before-job", ns, name, plan)
-        kube.create_or_adopt(obj, owner_uid=uid)
+        if len(stage) == 1:
+            kube.create_or_adopt(stage[0], owner_uid=uid)
+        else:
+            list(_POOL.map(lambda o: kube.create_or_adopt(o, owner_uid=uid), stage))
     for obj in plan.create:
         log.info(
             "created",
             extra={"ftj": f"{ns}/{name}", "kind": obj["kind"], "object": obj["metadata"]["name"]},
         )
     for jp in plan.job_patches:
-        kube.merge_patch("batch/v1", "Job", ns, jp.name, {"spec": {"suspend": jp.suspend}})
+        kube.merge_patch(JOB.api_version, JOB.kind, ns, jp.name, {"spec": {"suspend": jp.suspend}})
     for wp in plan.workload_patches:
         kube.merge_patch(
             KUEUE_WORKLOAD_API, "Workload", ns, wp.name, {"spec": {"active": wp.active}}
@@ -99,7 +95,7 @@ def _test_pause(point: str, ns: str, name: str, plan: Plan) -> None:
     if want != point or target != f"{ns}/{name}":
         return
     if not any(
-        o["kind"] == "Job" and o["metadata"]["labels"].get(LABEL_ATTEMPT) == attempt
+        JOB.matches(o) and o["metadata"]["labels"].get(LABEL_ATTEMPT) == attempt
         for o in plan.create
     ):
         return

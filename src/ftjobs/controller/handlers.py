@@ -41,7 +41,7 @@ from ftjobs.controller.observe import observe, parent_to_read, pod_waiting
 from ftjobs.controller.queue import WorkQueue
 from ftjobs.controller.reconcile import Plan, reconcile, reconcile_invalid
 from ftjobs.k8s import Kube, KubePermanent, KubeRetriable
-from ftjobs.render import RenderSettings
+from ftjobs.render import JOB, RenderSettings
 
 log = logging.getLogger("ftjobs.controller")
 Key = tuple[str, str]
@@ -87,7 +87,7 @@ class Controller:
         event of our own create then changes nothing and costs no reconcile (the reconcile
         creating it plans from that state already). Remembered before the create: under
         load the watch event often arrives before the create call returns."""
-        if obj.get("kind") == "Job":
+        if JOB.matches(obj):
             meta = obj.get("metadata", {})
             ref = ("job", (meta.get("namespace", ""), meta.get("name", "")))
             self.seen.setdefault(ref, job_signature(obj))

@@ -30,6 +30,7 @@ from ftjobs.controller.reconcile import (
     PodWaiting,
 )
 from ftjobs.k8s import Kube, KubeNotFound
+from ftjobs.render import JOB
 
 
 def _true(conditions: list[dict[str, Any]], ctype: str) -> dict[str, Any] | None:
@@ -193,7 +194,7 @@ def observe(kube: Kube, namespace: str, name: str, from_job: str | None = None) 
         if from_job is not None
         else None
     )
-    objs = kube.list("batch/v1", "Job", namespace, f"{LABEL_JOB}={name}")
+    objs = kube.list(JOB.api_version, JOB.kind, namespace, f"{LABEL_JOB}={name}")
     jobs = tuple(observe_job(o) for o in objs)
     if not jobs:
         return Observed(parent=parent)

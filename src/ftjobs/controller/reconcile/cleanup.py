@@ -7,9 +7,9 @@ from datetime import timedelta
 from ftjobs.api.constants import GROUP
 from ftjobs.api.timestamps import parse_time
 from ftjobs.controller.reconcile.observed import Observed
-from ftjobs.controller.reconcile.plan import Event, ObjectRef
+from ftjobs.controller.reconcile.plan import Event
 from ftjobs.controller.reconcile.state import JobNextState
-from ftjobs.render import child_names
+from ftjobs.render import attempt_refs, job_refs
 
 ANNOTATION_CHILDREN_DELETED = f"{GROUP}/children-deleted"
 
@@ -28,14 +28,7 @@ def expire_children(nxt: JobNextState) -> None:
     assert meta.name
     for attempt in range(1, max(nxt.status.attempt, 1) + 1):
         nxt.delete.extend(attempt_refs(meta.name, attempt))
-    names = child_names(meta.name, 1)
-    nxt.delete.extend(
-        [
-            ObjectRef("rbac.authorization.k8s.io/v1", "RoleBinding", names.role_binding),
-            ObjectRef("rbac.authorization.k8s.io/v1", "Role", names.role),
-            ObjectRef("v1", "ServiceAccount", names.service_account),
-        ]
-    )
+    nxt.delete.extend(job_refs(meta.name))
     nxt.annotations[ANNOTATION_CHILDREN_DELETED] = nxt.stamp
     nxt.events.append(
         Event(
@@ -45,17 +38,6 @@ def expire_children(nxt: JobNextState) -> None:
             "child objects; outputs in storage are kept",
         )
     )
-
-
-def attempt_refs(name: str, attempt: int) -> list[ObjectRef]:
-    names = child_names(name, attempt)
-    # The Job goes last: its absence is what marks the attempt as gone.
-    return [
-        ObjectRef("v1", "ConfigMap", names.config_map),
-        ObjectRef("v1", "Service", names.service),
-        ObjectRef("networking.k8s.io/v1", "NetworkPolicy", names.network_policy),
-        ObjectRef("batch/v1", "Job", names.job),
-    ]
 
 
 def prune_old_attempts(nxt: JobNextState, observed: Observed, attempt: int) -> None:

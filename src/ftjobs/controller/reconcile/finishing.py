@@ -17,8 +17,9 @@ from ftjobs.controller.reconcile.cleanup import expire_children
 from ftjobs.controller.reconcile.clock import backoff_delay
 from ftjobs.controller.reconcile.failures import classify
 from ftjobs.controller.reconcile.observed import Observed, ObservedJob, PodFailure
-from ftjobs.controller.reconcile.plan import Event, ObjectRef
+from ftjobs.controller.reconcile.plan import Event
 from ftjobs.controller.reconcile.state import JobNextState
+from ftjobs.render import JOB
 
 
 def record_success(nxt: JobNextState, current: ObservedJob) -> None:
@@ -104,14 +105,14 @@ def enforce_deadline(nxt: JobNextState, current: ObservedJob | None) -> None:
         nxt.requeue_in((due - nxt.now).total_seconds())
         return
     if current is not None and not (current.complete or current.failed_condition):
-        nxt.delete.append(ObjectRef("batch/v1", "Job", current.name))
+        nxt.delete.append(JOB.named(current.name))
     fail(nxt, "DeadlineExceeded", f"activeDeadlineSeconds ({limit}s) exceeded")
 
 
 def cancel(nxt: JobNextState, observed: Observed) -> None:
     for j in observed.jobs:
         if not j.deleting and not (j.complete or j.failed_condition):
-            nxt.delete.append(ObjectRef("batch/v1", "Job", j.name))
+            nxt.delete.append(JOB.named(j.name))
     msg = "Cancelled (annotation ftjobs.dev/cancel-requested)"
     nxt.status.completion_time = nxt.stamp
     nxt.status.next_attempt_time = None
@@ -127,5 +128,5 @@ def finish(nxt: JobNextState, observed: Observed) -> None:
     if nxt.status.phase != Phase.SUCCEEDED.value:
         for j in observed.jobs:
             if not j.deleting and not (j.complete or j.failed_condition):
-                nxt.delete.append(ObjectRef("batch/v1", "Job", j.name))
+                nxt.delete.append(JOB.named(j.name))
     expire_children(nxt)

@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ftjobs.render import ObjectRef
 
-@dataclass(frozen=True)
-class ObjectRef:
-    api_version: str
-    kind: str
-    name: str
+# ObjectRef is render's: render owns the kinds, apiVersions and names of the children.
+__all__ = ["Event", "JobPatch", "ObjectRef", "Plan", "WorkloadPatch"]
 
 
 @dataclass(frozen=True)

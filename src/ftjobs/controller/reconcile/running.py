@@ -14,9 +14,9 @@ from ftjobs.api.timestamps import format_time, parse_time
 from ftjobs.controller.reconcile.finishing import fail
 from ftjobs.controller.reconcile.observed import ObservedJob, ObservedWorkload, PodWaiting
 from ftjobs.controller.reconcile.parent import resolve_parent
-from ftjobs.controller.reconcile.plan import Event, JobPatch, ObjectRef
+from ftjobs.controller.reconcile.plan import Event, JobPatch
 from ftjobs.controller.reconcile.state import JobNextState
-from ftjobs.render import RenderSettings, child_names, render_job
+from ftjobs.render import JOB, RenderSettings, child_names, render_job
 
 
 def start_attempt(
@@ -137,7 +137,7 @@ def _stuck(nxt: JobNextState, current: ObservedJob, waiting: tuple[PodWaiting, .
     since = parse_time(cond.last_transition_time or nxt.stamp)
     due = since + timedelta(seconds=duration_seconds(timeout))
     if nxt.now >= due:
-        nxt.delete.append(ObjectRef("batch/v1", "Job", current.name))
+        nxt.delete.append(JOB.named(current.name))
         fail(
             nxt,
             reason,

@@ -1,0 +1,57 @@
+"""Render owns the list of a FineTuneJob's children: kinds, names and creation order."""
+
+from typing import Any
+
+import pytest
+
+from ftjobs.render import (
+    CHILD_KINDS,
+    JOB,
+    attempt_refs,
+    creation_stages,
+    job_ref,
+    job_refs,
+)
+from ftjobs.render.children import ObjectRef, kind_of
+from tests.builders import JobBuilder
+from tests.unit.render.helpers import render
+
+pytestmark = pytest.mark.unit
+
+
+def _refs(objects: list[dict[str, Any]]) -> set[ObjectRef]:
+    return {ObjectRef(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in objects}
+
+
+@pytest.mark.parametrize("attempt", [1, 3])
+def test_the_refs_name_exactly_what_render_makes(attempt: int) -> None:
+    objects = render(JobBuilder("demo"), attempt=attempt)
+    # Every rendered object is a listed kind (a new renderer without an entry fails here)...
+    assert {(k.api_version, k.kind) for k in map(kind_of, objects)} == {
+        (k.api_version, k.kind) for k in CHILD_KINDS
+    }
+    # ...and the refs the controller deletes by are the rendered objects, no more, no less.
+    assert _refs(objects) == set(attempt_refs("demo", attempt)) | set(job_refs("demo"))
+    assert job_ref("demo", attempt) in _refs([o for o in objects if JOB.matches(o)])
+
+
+def test_deletion_order_leaves_the_job_and_the_role_binding_first_or_last() -> None:
+    refs = attempt_refs("demo", 2)
+    assert refs[-1] == job_ref("demo", 2)  # its absence marks the attempt gone
+    assert [r.kind for r in job_refs("demo")] == ["RoleBinding", "Role", "ServiceAccount"]
+
+
+def test_creation_stages_put_the_role_before_its_binding_and_the_job_last() -> None:
+    objects = render(JobBuilder("demo"))
+    stages = creation_stages(reversed(objects))  # the input order does not matter
+    assert sum(len(s) for s in stages) == len(objects)
+    position = {o["kind"]: i for i, stage in enumerate(stages) for o in stage}
+    assert position["Role"] < position["RoleBinding"]
+    assert position["ServiceAccount"] < position["Job"]
+    assert position["ConfigMap"] < position["Job"]
+    assert [o["kind"] for o in stages[-1]] == ["Job"]
+
+
+def test_an_object_render_never_makes_is_refused() -> None:
+    with pytest.raises(ValueError, match="apps/v1/Deployment"):
+        kind_of({"apiVersion": "apps/v1", "kind": "Deployment"})
