@@ -1,14 +1,22 @@
 """Benchmark: how fast the controller turns a burst of FineTuneJobs into Jobs, side by side
 with kube-controller-manager turning a burst of plain Jobs into pods, in the same run on
-the same control plane.
+the same control plane, under the same client rate limit.
 
-    python bench/bench_controller.py --kubeconfig KUBECONFIG [--jobs 1000] [--workers 8]
+    python bench/bench_controller.py --api-qps 50 --api-burst 100 --jobs 1,30,100,1000
+    python bench/bench_controller.py --kubeconfig KUBECONFIG --jobs 30   # a running cluster
+
+With `--api-qps`/`--api-burst` (and no `--kubeconfig`) the bench starts a private control
+plane (tests/fixtures/controlplane.py, kwok nodes) whose kube-controller-manager runs
+with `--kube-api-qps`/`--kube-api-burst` set to those values, and runs the ftjobs
+controller with the same client limit (`--kube-api-qps`/`--kube-api-burst`). With
+`--kubeconfig` it uses that cluster as it is.
 
 Both sides are timed the same way: the client's clock when the create call returned, and
 when a watch (started before the burst) delivered the child (the Job of a FineTuneJob;
-the first pod of a plain Job). Reports: time until every child exists, p50/p99 latency,
-the ratio ftjobs/kube at p50 and p99, the controller's peak RSS (VmHWM) and its API
-requests per FineTuneJob (its /metrics counter). Needs the CRD installed (it installs
+the first pod of a plain Job). Reports per burst size: time until every child exists,
+p50/p99 latency, the ratio ftjobs/kube at p50 and p99, the controller's peak RSS (VmHWM)
+and its API requests per FineTuneJob (its /metrics counter, over the burst plus 5 s);
+then one Markdown table of all burst sizes. Needs the CRD installed (it installs
 manifests/crd/) and kwok nodes for the pods (pods need not run for this measure).
 """
 
@@ -21,6 +29,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -33,7 +42,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.e2e.harness import ftj_manifest  # noqa: E402
+from tests.e2e.harness import controller_requests, ftj_manifest  # noqa: E402
 
 from ftjobs.api.constants import LABEL_JOB  # noqa: E402
 from ftjobs.k8s import Kube  # noqa: E402
@@ -124,32 +133,31 @@ def measure(
     return summarize(label, created, watcher.seen, t0)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--kubeconfig", required=True)
-    ap.add_argument("--jobs", type=int, default=1000)
-    ap.add_argument("--workers", type=int, default=8, help="client threads creating objects")
-    ap.add_argument("--controller-workers", type=int, default=8)
-    ap.add_argument("--timeout", type=float, default=600)
-    args = ap.parse_args()
-    kube = Kube.connect(args.kubeconfig)
-    subprocess.run(
-        [
-            "kubectl",
-            "--kubeconfig",
-            args.kubeconfig,
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            str(REPO / "manifests/crd/finetunejobs.ftjobs.dev.yaml"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+def plain_job(name: str, namespace: str) -> dict[str, Any]:
+    """A plain Job of one small pod: kube-controller-manager's side of the comparison."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "template": {
+                "metadata": {"labels": {"bench-job": name}},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "tolerations": [{"operator": "Exists"}],
+                    "containers": [
+                        {"name": "c", "image": "busybox", "resources": {"requests": {"cpu": "10m"}}}
+                    ],
+                },
+            }
+        },
+    }
+
+
+def run_burst(kube: Kube, kubeconfig: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One burst of `n` on each side, in a namespace of its own; the result row."""
     ns = f"bench-{uuid.uuid4().hex[:6]}"
     kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    n = args.jobs
 
     # --- kube-controller-manager: plain Job -> first pod ---------------------------------
     pods = Watcher(
@@ -162,29 +170,7 @@ def main() -> int:
 
     def plain(i: int) -> str:
         name = f"plain-{i}"
-        kube.create(
-            {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "metadata": {"name": name, "namespace": ns},
-                "spec": {
-                    "template": {
-                        "metadata": {"labels": {"bench-job": name}},
-                        "spec": {
-                            "restartPolicy": "Never",
-                            "tolerations": [{"operator": "Exists"}],
-                            "containers": [
-                                {
-                                    "name": "c",
-                                    "image": "busybox",
-                                    "resources": {"requests": {"cpu": "10m"}},
-                                }
-                            ],
-                        },
-                    }
-                },
-            }
-        )
+        kube.create(plain_job(name, ns))
         return name
 
     kube_side = measure(
@@ -194,13 +180,16 @@ def main() -> int:
 
     # --- ftjobs: FineTuneJob -> Job ------------------------------------------------------
     metrics_port = 18000 + os.getpid() % 1000
+    limit = []
+    if args.api_qps:
+        limit = ["--kube-api-qps", str(args.api_qps), "--kube-api-burst", str(args.api_burst)]
     ctl = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "ftjobs.controller",
             "--kubeconfig",
-            args.kubeconfig,
+            kubeconfig,
             "--namespace",
             ns,
             "--no-leader-elect",
@@ -210,6 +199,7 @@ def main() -> int:
             "0",
             "--workers",
             str(args.controller_workers),
+            *limit,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -224,7 +214,6 @@ def main() -> int:
     jobs.start()
     jobs.ready.wait(10)
     time.sleep(3)  # the controller's watches are up
-    rss_peak = 0
 
     def rss() -> int:
         text = Path(f"/proc/{ctl.pid}/status").read_text()
@@ -235,55 +224,149 @@ def main() -> int:
         kube.create(ftj_manifest(name, ns))
         return name
 
-    before = scrape_requests(metrics_port)
+    before = controller_requests(metrics_port) or Counter()
+    reconciles_before = reconcile_seconds(metrics_port)
     ftj_side = measure("ftjobs FineTuneJob->Job", n, args.workers, ftj, jobs, args.timeout)
     time.sleep(5)  # let the follow-up reconciles (status, events) of the burst finish
-    after = scrape_requests(metrics_port)
+    after = controller_requests(metrics_port) or Counter()
+    reconciles_after = reconcile_seconds(metrics_port)
     rss_peak = rss()
     jobs.stop = True
     ctl.terminate()
     ctl.wait(30)
+
+    def ratio(key: str) -> float | None:
+        a, b = ftj_side[key], kube_side[key]
+        return round(a / b, 2) if a is not None and b else None
+
     result = {
         "jobs": n,
-        "ratio_p50": round(ftj_side["p50_ms"] / kube_side["p50_ms"], 2)
-        if ftj_side["p50_ms"] and kube_side["p50_ms"]
-        else None,
-        "ratio_p99": round(ftj_side["p99_ms"] / kube_side["p99_ms"], 2)
-        if ftj_side["p99_ms"] and kube_side["p99_ms"]
-        else None,
+        "kube": kube_side,
+        "ftjobs": ftj_side,
+        "ratio_p50": ratio("p50_ms"),
+        "ratio_p99": ratio("p99_ms"),
         "controller_peak_rss_mib": round(rss_peak / 1024, 1),
         "api_requests_per_ftj": round((after.total() - before.total()) / n, 2),
+        # The profile: how many reconciles a FineTuneJob cost and how long one took (the
+        # rest of the latency is waiting: in the work queue, for a worker, for the limit).
+        "reconciles_per_ftj": round((reconciles_after[0] - reconciles_before[0]) / n, 2),
+        "reconcile_mean_ms": round(
+            1000
+            * (reconciles_after[1] - reconciles_before[1])
+            / max(1.0, reconciles_after[0] - reconciles_before[0]),
+            1,
+        ),
         "api_requests_per_ftj_by_kind": {
             k: round((after[k] - before[k]) / n, 2) for k in sorted(after) if after[k] > before[k]
         },
     }
-    print(json.dumps(result))
+    print(json.dumps(result), flush=True)
     # Wait for the namespace to go: thousands of pods being deleted slow down whatever runs
-    # next on the same control plane (a shared test cluster).
+    # next on the same control plane.
     subprocess.run(
-        ["kubectl", "--kubeconfig", args.kubeconfig, "delete", "namespace", ns, "--timeout=900s"],
+        ["kubectl", "--kubeconfig", kubeconfig, "delete", "namespace", ns, "--timeout=900s"],
         capture_output=True,
     )
+    return result
+
+
+def reconcile_seconds(port: int) -> tuple[float, float]:
+    """(count, sum) of the controller's `ftjobs_reconcile_seconds` histogram."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return (0.0, 0.0)
+    values = dict(
+        line.rsplit(" ", 1)
+        for line in text.splitlines()
+        if line.startswith(("ftjobs_reconcile_seconds_count", "ftjobs_reconcile_seconds_sum"))
+    )
+    return (
+        float(values.get("ftjobs_reconcile_seconds_count", 0)),
+        float(values.get("ftjobs_reconcile_seconds_sum", 0)),
+    )
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The Markdown table docs/benchmarks.md records."""
+
+    def ms(side: dict[str, Any], key: str) -> str:
+        return "—" if side[key] is None else f"{side[key]:.0f} ms"
+
+    out = [
+        "| N | kube Job→pod p50 / p99 | ftjobs FTJ→Job p50 / p99 | all children exist "
+        "(kube / ftjobs) | ratio p50 / p99 | controller peak RSS | API requests per FTJ |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        k, f = r["kube"], r["ftjobs"]
+        out.append(
+            f"| {r['jobs']} | {ms(k, 'p50_ms')} / {ms(k, 'p99_ms')} "
+            f"| {ms(f, 'p50_ms')} / {ms(f, 'p99_ms')} "
+            f"| {k['all_exist_s']} s / {f['all_exist_s']} s "
+            f"| {r['ratio_p50']} / {r['ratio_p99']} | {r['controller_peak_rss_mib']} MiB "
+            f"| {r['api_requests_per_ftj']} |"
+        )
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kubeconfig", help="a running cluster (default: start a private one)")
+    ap.add_argument("--jobs", default="30", help="burst sizes, comma-separated (1,30,100)")
+    ap.add_argument("--workers", type=int, default=8, help="client threads creating objects")
+    ap.add_argument("--controller-workers", type=int, default=None)
+    ap.add_argument("--api-qps", type=float, default=None, help="client QPS of both sides")
+    ap.add_argument("--api-burst", type=int, default=None, help="client burst of both sides")
+    ap.add_argument("--timeout", type=float, default=600)
+    args = ap.parse_args()
+    if bool(args.api_qps) != bool(args.api_burst):
+        ap.error("--api-qps and --api-burst go together")
+    if args.controller_workers is None:
+        from ftjobs.controller.__main__ import parse_args
+
+        args.controller_workers = parse_args([]).workers
+    plane = None
+    kubeconfig = args.kubeconfig
+    if kubeconfig is None:
+        if not args.api_qps:
+            ap.error("without --kubeconfig, give --api-qps and --api-burst")
+        from tests.fixtures.controlplane import ControlPlane
+
+        state = Path(tempfile.mkdtemp(prefix="ftjobs-bench-"))
+        plane = ControlPlane(
+            state_dir=state, kcm_api_qps=args.api_qps, kcm_api_burst=args.api_burst
+        ).start(die_with_parent=True)
+        kubeconfig = plane.kubeconfig
+    try:
+        kube = Kube.connect(kubeconfig)
+        subprocess.run(
+            [
+                "kubectl",
+                "--kubeconfig",
+                kubeconfig,
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-f",
+                str(REPO / "manifests/crd/finetunejobs.ftjobs.dev.yaml"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        rows = [run_burst(kube, kubeconfig, int(n), args) for n in args.jobs.split(",")]
+    finally:
+        if plane is not None:
+            plane.stop()
+    limit = (
+        f"client QPS {args.api_qps:g} / burst {args.api_burst} on both sides"
+        if args.api_qps
+        else "kube-controller-manager as the cluster runs it; the controller unlimited"
+    )
+    print(f"\n{limit}; controller workers {args.controller_workers}\n")
+    print(table(rows))
     return 0
-
-
-def scrape_requests(port: int) -> Counter[str]:
-    """The controller's API requests so far, by "VERB resource" (its /metrics counter)."""
-    for _ in range(50):
-        try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        return Counter()
-    counts: Counter[str] = Counter()
-    for line in text.decode().splitlines():
-        if line.startswith("ftjobs_api_requests_total{"):
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}", 1)[0]))
-            kind = f"{labels.get('verb')} {labels.get('resource')}"
-            counts[kind] += float(line.rsplit(" ", 1)[1])
-    return counts
 
 
 if __name__ == "__main__":

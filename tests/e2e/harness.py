@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -75,6 +78,23 @@ def wait_for(
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def controller_requests(port: int) -> Counter[str] | None:
+    """The controller's API requests so far by "VERB resource" (its /metrics counter
+    `ftjobs_api_requests_total`), or None while /metrics does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    counts: Counter[str] = Counter()
+    for line in text.splitlines():
+        if line.startswith("ftjobs_api_requests_total{"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}", 1)[0]))
+            kind = f"{labels.get('verb')} {labels.get('resource')}"
+            counts[kind] += float(line.rsplit(" ", 1)[1])
+    return counts
 
 
 def ftj_manifest(name: str, namespace: str, **spec: Any) -> dict[str, Any]:

@@ -40,6 +40,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--kubeconfig", default=None, help="Kubeconfig (default: $KUBECONFIG/in-cluster)"
     )
     p.add_argument("--workers", type=int, default=8, help="Concurrent reconciles")
+    p.add_argument(
+        "--kube-api-qps",
+        type=float,
+        default=0.0,
+        help="Client-side limit of API requests a second, as kube-controller-manager's "
+        "flag of the same name (0: no limit)",
+    )
+    p.add_argument(
+        "--kube-api-burst",
+        type=int,
+        default=0,
+        help="Requests allowed at once above --kube-api-qps (0: twice the QPS)",
+    )
     p.add_argument("--resync-seconds", type=float, default=60.0)
     p.add_argument("--metrics-port", type=int, default=8080, help="/metrics port (0: off)")
     p.add_argument(
@@ -101,7 +114,7 @@ async def run(args: argparse.Namespace) -> int:
     if args.kubeconfig:
         # kopf logs in through the kubernetes client, which reads $KUBECONFIG.
         os.environ["KUBECONFIG"] = args.kubeconfig
-    kube = Kube.connect(args.kubeconfig)
+    kube = Kube.connect(args.kubeconfig, qps=args.kube_api_qps, burst=args.kube_api_burst)
     kube.on_request = lambda verb, resource: metrics.API_REQUESTS.labels(verb, resource).inc()
     metrics.serve(args.metrics_port)
     health = Health()

@@ -18,11 +18,12 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from ftjobs.api.constants import KUEUE_WORKLOAD_API, LABEL_ATTEMPT
 from ftjobs.controller.reconcile import Plan
-from ftjobs.k8s import Kube, KubeError
+from ftjobs.k8s import AlreadyExists, Kube, KubeError
 from ftjobs.render import JOB, creation_stages
 
 log = logging.getLogger("ftjobs.controller")
@@ -36,13 +37,23 @@ _POOL = ThreadPoolExecutor(16, thread_name_prefix="ftjobs-create")
 TEST_PAUSE_ENV = "FTJOBS_TEST_PAUSE"
 
 
+@dataclass(frozen=True)
+class Executed:
+    """What carrying out a plan left to know: the FineTuneJob as last written (None if
+    not written), and whether a child to create existed already (a reconcile that
+    crashed half-way made it: reconcile again, reading what exists)."""
+
+    updated: dict[str, Any] | None
+    adopted: bool
+
+
 def execute(
     kube: Kube,
     ftj: dict[str, Any],
     plan: Plan,
     on_create: Callable[[dict[str, Any]], None] | None = None,
-) -> dict[str, Any] | None:
-    """Apply `plan` for the stored FineTuneJob `ftj`; returns the patched object, if any.
+) -> Executed:
+    """Apply `plan` for the stored FineTuneJob `ftj`.
 
     `on_create` sees each child just before it is created (the controller remembers its
     Job, so the watch event of our own create does not cost another reconcile)."""
@@ -51,14 +62,15 @@ def execute(
     if on_create is not None:
         for obj in plan.create:
             on_create(obj)
+    adopted = False
     # Render owns the order: each stage's objects concurrently, a stage after the last.
     for stage in creation_stages(plan.create):
         if any(JOB.matches(o) for o in stage):
             _test_pause("before-job", ns, name, plan)
         if len(stage) == 1:
-            kube.create_or_adopt(stage[0], owner_uid=uid)
+            adopted |= _create(kube, stage[0], uid)
         else:
-            list(_POOL.map(lambda o: kube.create_or_adopt(o, owner_uid=uid), stage))
+            adopted |= any(_POOL.map(lambda o: _create(kube, o, uid), stage))
     for obj in plan.create:
         log.info(
             "created",
@@ -84,7 +96,17 @@ def execute(
         except KubeError as exc:
             # An event is informative; losing one must not fail the reconcile.
             log.warning("event not posted", extra={"ftj": f"{ns}/{name}", "error": str(exc)})
-    return updated
+    return Executed(updated, adopted)
+
+
+def _create(kube: Kube, obj: dict[str, Any], uid: str) -> bool:
+    """Create `obj`, or adopt it when it exists and is ours; True when it existed."""
+    try:
+        kube.create(obj)
+        return False
+    except AlreadyExists:
+        kube.create_or_adopt(obj, owner_uid=uid)
+        return True
 
 
 def _test_pause(point: str, ns: str, name: str, plan: Plan) -> None:

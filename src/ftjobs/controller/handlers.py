@@ -39,7 +39,7 @@ from ftjobs.controller import metrics
 from ftjobs.controller.execute import execute
 from ftjobs.controller.observe import observe, parent_to_read, pod_waiting
 from ftjobs.controller.queue import WorkQueue
-from ftjobs.controller.reconcile import Plan, reconcile, reconcile_invalid
+from ftjobs.controller.reconcile import Observed, Plan, reads_children, reconcile, reconcile_invalid
 from ftjobs.k8s import Kube, KubePermanent, KubeRetriable
 from ftjobs.render import JOB, RenderSettings
 
@@ -130,12 +130,21 @@ class Controller:
         except ValidationError as exc:
             plan = _invalid_plan(obj, exc, now)
         else:
-            seen = observe(self.kube, ns, name, parent_to_read(job))
-            plan = reconcile(job, seen, now, self.settings)
+            # A job's first reconcile reads nothing (reads_children), unless it must read
+            # the parent job its model comes from.
+            parent = parent_to_read(job)
+            if reads_children(job) or parent is not None:
+                observed = observe(self.kube, ns, name, parent)
+            else:
+                observed = Observed()
+            plan = reconcile(job, observed, now, self.settings)
+        requeue = plan.requeue_after
         if not plan.empty:
-            updated = execute(self.kube, obj, plan, on_create=self.remember_creating)
-            if updated is not None:
-                self.remember_body(key, updated)
+            done = execute(self.kube, obj, plan, on_create=self.remember_creating)
+            if done.updated is not None:
+                self.remember_body(key, done.updated)
+            if done.adopted:
+                requeue = 0.0  # a half-done earlier reconcile: look at what it left, now
             _count(plan)
         phase = (plan.status or {}).get("phase") or (obj.get("status") or {}).get("phase")
         self.phases.set(key, phase)
@@ -149,7 +158,7 @@ class Controller:
                     "events": [e.reason for e in plan.events],
                 },
             )
-        return plan.requeue_after
+        return requeue
 
     # --- the asyncio side ----------------------------------------------------------------
 

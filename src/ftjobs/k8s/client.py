@@ -33,6 +33,7 @@ from ftjobs.k8s.errors import (
     classify_status,
     connection_error,
 )
+from ftjobs.k8s.ratelimit import TokenBucket
 
 # (apiVersion, kind) -> resource plural, for the kinds ftjobs reads or writes.
 RESOURCES: dict[tuple[str, str], str] = {
@@ -106,9 +107,13 @@ def load_client(kubeconfig: str | None = None) -> client.ApiClient:
 class Kube:
     """Typed-enough verbs over the raw API; counts its requests (metrics, benchmarks)."""
 
-    def __init__(self, api: client.ApiClient, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, api: client.ApiClient, *, timeout: float = 30.0, limit: TokenBucket | None = None
+    ) -> None:
         self.api = api
         self.timeout = timeout
+        # Client-side rate limit (--kube-api-qps/--kube-api-burst); None: none.
+        self.limit = limit
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
         # Called with the HTTP verb and the resource (e.g. "jobs", "finetunejobs/status")
@@ -116,8 +121,11 @@ class Kube:
         self.on_request: Callable[[str, str], None] | None = None
 
     @classmethod
-    def connect(cls, kubeconfig: str | None = None) -> Kube:
-        return cls(load_client(kubeconfig))
+    def connect(cls, kubeconfig: str | None = None, *, qps: float = 0.0, burst: int = 0) -> Kube:
+        """A client of `kubeconfig`; `qps` > 0 limits it to `qps` requests a second on
+        average and `burst` at once (client-go's QPS/Burst)."""
+        limit = TokenBucket(qps, burst or max(1, int(2 * qps))) if qps > 0 else None
+        return cls(load_client(kubeconfig), limit=limit)
 
     # --- the one place that does HTTP ----------------------------------------------------
 
@@ -131,6 +139,8 @@ class Kube:
         content_type: str = "application/json",
     ) -> dict[str, Any]:
         headers = {"Accept": "application/json", "Content-Type": content_type}
+        if self.limit is not None:
+            self.limit.take()
         with self._lock:
             self.requests[method] += 1
         if self.on_request is not None:

@@ -35,7 +35,7 @@ from ftjobs.api.constants import ANNOTATION_CANCEL
 from ftjobs.api.timestamps import format_time, parse_time
 from ftjobs.controller.reconcile.cleanup import ANNOTATION_CHILDREN_DELETED
 from ftjobs.controller.reconcile.clock import backoff_delay
-from ftjobs.controller.reconcile.dispatch import reconcile, reconcile_invalid
+from ftjobs.controller.reconcile.dispatch import reads_children, reconcile, reconcile_invalid
 from ftjobs.controller.reconcile.failures import DISRUPTION_REASONS, Failure, classify
 from ftjobs.controller.reconcile.observed import (
     Observed,
@@ -67,6 +67,7 @@ __all__ = [
     "classify",
     "format_time",
     "parse_time",
+    "reads_children",
     "reconcile",
     "reconcile_invalid",
     "status_patch",

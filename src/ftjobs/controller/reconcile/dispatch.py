@@ -71,6 +71,17 @@ def reconcile(
     return nxt.plan()
 
 
+def reads_children(job: FineTuneJob) -> bool:
+    """Whether `reconcile` needs the observed children of `job`. Not for the first
+    reconcile of a job that never started an attempt: there are no children to see but
+    those a reconcile that crashed half-way left, which the creates of attempt 1 adopt
+    (the controller then reconciles again at once, reading them). A cancelled or finished
+    job always reads them: stray Jobs must be stopped."""
+    status = job.status or FineTuneJobStatus()
+    fresh = status.attempt == 0 and status.phase not in TERMINAL_PHASES
+    return not fresh or ANNOTATION_CANCEL in job.metadata.annotations
+
+
 def reconcile_invalid(
     job_status: FineTuneJobStatus | None, generation: int | None, error: str, now: datetime
 ) -> Plan:
