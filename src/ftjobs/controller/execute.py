@@ -13,6 +13,7 @@ this process at a named point of one attempt so a test can kill the leader exact
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import threading
@@ -70,7 +71,11 @@ def execute(
         if len(stage) == 1:
             adopted |= _create(kube, stage[0], uid)
         else:
-            adopted |= any(_POOL.map(lambda o: _create(kube, o, uid), stage))
+            # Each create runs in a copy of this thread's context, so the reconcile's
+            # request count (Kube.counting) sees it; wait for all before the next stage.
+            contexts = [contextvars.copy_context() for _ in stage]
+            done = list(_POOL.map(lambda c, o: c.run(_create, kube, o, uid), contexts, stage))
+            adopted |= any(done)
     for obj in plan.create:
         log.info(
             "created",

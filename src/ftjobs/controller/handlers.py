@@ -23,6 +23,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -118,6 +119,10 @@ class Controller:
         return obj
 
     def reconcile_key(self, key: Key) -> float | None:
+        with self.kube.counting() as requests:
+            return self._reconcile_key(key, requests)
+
+    def _reconcile_key(self, key: Key, requests: Counter[str]) -> float | None:
         ns, name = key
         obj = self.latest(key)
         if obj is None:
@@ -156,6 +161,9 @@ class Controller:
                     "generation": meta.get("generation"),
                     "phase": phase,
                     "events": [e.reason for e in plan.events],
+                    # This reconcile's API requests (tests/integration/
+                    # test_controller_requests.py reads it).
+                    "requests": requests.total(),
                 },
             )
         return requeue

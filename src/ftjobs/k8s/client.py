@@ -12,12 +12,14 @@ status subresource, deletes that accept KubeNotFound.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import urllib3
@@ -55,6 +57,11 @@ RESOURCES: dict[tuple[str, str], str] = {
 }
 
 MERGE_PATCH = "application/merge-patch+json"
+
+# The request counter of the unit of work in progress (`Kube.counting`), if any.
+_COUNTING: contextvars.ContextVar[Counter[str] | None] = contextvars.ContextVar(
+    "ftjobs_k8s_counting", default=None
+)
 
 
 def resource_path(
@@ -141,8 +148,11 @@ class Kube:
         headers = {"Accept": "application/json", "Content-Type": content_type}
         if self.limit is not None:
             self.limit.take()
+        scope = _COUNTING.get()
         with self._lock:
             self.requests[method] += 1
+            if scope is not None:
+                scope[method] += 1
         if self.on_request is not None:
             self.on_request(method, resource_of(path))
         try:
@@ -163,6 +173,18 @@ class Kube:
         if not 200 <= resp.status <= 299:
             raise classify_status(resp.status, data, resp.headers)
         return json.loads(data) if data else {}
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[Counter[str]]:
+        """Count, by HTTP verb, the requests made inside the block, including those of
+        threads started with a copy of its context (`contextvars.copy_context`): the
+        requests of one reconcile while other workers make theirs."""
+        counter: Counter[str] = Counter()
+        token = _COUNTING.set(counter)
+        try:
+            yield counter
+        finally:
+            _COUNTING.reset(token)
 
     # --- reads ---------------------------------------------------------------------------
 
