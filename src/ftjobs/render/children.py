@@ -6,9 +6,15 @@ kind or an apiVersion itself, so adding a child object is one entry in `CHILD_KI
 (and its renderer in `render_attempt` or `render_rbac`).
 
 Creation goes in stages: the objects of one stage are created concurrently, a stage
-only after the previous one exists. A RoleBinding waits for its Role (a controller
-without the `bind` verb may only bind a Role that exists); the Job goes last, so an
-existing Job means a complete attempt (the controller's crash safety relies on it).
+only after the previous one exists. Two stages, because every round trip delays the Job:
+first everything the Job's pods need when they are created or start (the ServiceAccount:
+pod admission refuses a pod whose account does not exist; the ConfigMap, Service and
+NetworkPolicy of the attempt) and the Role; then the Job and the RoleBinding together. A
+RoleBinding waits for its Role (a controller without the `bind` verb may only bind a Role
+that exists); the trainer needs it only once it runs. An existing Job therefore means its
+attempt's ConfigMap, Service and NetworkPolicy exist (the controller's crash safety relies
+on it); a RoleBinding lost with a crash is created by the retried first reconcile, which
+creates the whole attempt 1 again (`controller.reconcile.reads_children`).
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ SERVICE = ChildKind("v1", "Service", True, 0, lambda n: n.service)
 NETWORK_POLICY = ChildKind(
     "networking.k8s.io/v1", "NetworkPolicy", True, 0, lambda n: n.network_policy
 )
-JOB = ChildKind("batch/v1", "Job", True, 2, lambda n: n.job)
+JOB = ChildKind("batch/v1", "Job", True, 1, lambda n: n.job)
 
 # Every kind a FineTuneJob owns, in rendering order.
 CHILD_KINDS: tuple[ChildKind, ...] = (
