@@ -267,10 +267,11 @@ def run_burst(kube: Kube, kubeconfig: str, n: int, args: argparse.Namespace) -> 
         },
     }
     print(json.dumps(result), flush=True)
-    # Wait for the namespace to go: thousands of pods being deleted slow down whatever runs
-    # next on the same control plane.
+    # On a shared cluster, wait for the namespace to go: thousands of pods being deleted
+    # slow down whatever runs next. A private control plane is torn down at the end anyway.
+    wait = "--wait=false" if args.kubeconfig is None else "--timeout=900s"
     subprocess.run(
-        ["kubectl", "--kubeconfig", kubeconfig, "delete", "namespace", ns, "--timeout=900s"],
+        ["kubectl", "--kubeconfig", kubeconfig, "delete", "namespace", ns, wait],
         capture_output=True,
     )
     return result
