@@ -4,6 +4,7 @@
 #   etcd        etcd (server only)
 #   kwok        kwok, kwokctl
 #   versitygw   S3 server (posix backend)
+#   fakegcs     fake-gcs-server (Google Cloud Storage JSON API emulator) for gs:// tests
 #   helm        helm v3
 #   toxiproxy   toxiproxy-server (TCP fault injector in front of the S3 server)
 #   kubelet     kubelet (same Kubernetes module/version) for the real-node tier
@@ -38,6 +39,7 @@ CNI_VERSION=v1.10.0
 COREDNS_VERSION=v1.15.0
 RUNC_VERSION=v1.5.3
 KUEUE_VERSION=v0.17.0
+FAKEGCS_VERSION=v1.56.1
 
 CACHE=${FTJOBS_CACHE:-$HOME/.cache/ftjobs}
 BIN_ROOT=$CACHE/bin
@@ -69,6 +71,7 @@ dir_of() {
     coredns) echo "$BIN_ROOT/coredns-$COREDNS_VERSION" ;;
     runc) echo "$BIN_ROOT/runc-$RUNC_VERSION" ;;
     kueue) echo "$BIN_ROOT/kueue-$KUEUE_VERSION" ;;
+    fakegcs) echo "$BIN_ROOT/fakegcs-$FAKEGCS_VERSION" ;;
     *) die "unknown component $1" ;;
   esac
 }
@@ -87,10 +90,11 @@ bins_of() {
     coredns) echo "coredns" ;;
     runc) echo "runc" ;;
     kueue) echo "kueue" ;;
+    fakegcs) echo "fake-gcs-server" ;;
   esac
 }
 
-ALL=(etcd versitygw kwok kubernetes helm toxiproxy kubelet containerd runc cni coredns kueue)
+ALL=(etcd versitygw fakegcs kwok kubernetes helm toxiproxy kubelet containerd runc cni coredns kueue)
 if [[ ${FTJOBS_BIN_VERSIONS_ONLY:-} == 1 ]]; then
   for c in "${ALL[@]}"; do echo "$c $(dir_of "$c")"; done
   exit 0
@@ -315,6 +319,11 @@ build_kueue() {
   local v=$KUEUE_VERSION p=sigs.k8s.io/kueue/pkg/version
   POST_BUILD=kueue_manifests LDFLAGS_EXTRA="-X $p.GitVersion=$v -X $p.GitCommit=ftjobs-testbins" \
     simple_build kueue sigs.k8s.io/kueue "$v" sigs.k8s.io/kueue/cmd/kueue
+}
+build_fakegcs() {
+  # The module's root package is the server's main (the binary takes the module's name).
+  LDFLAGS_EXTRA="" simple_build fakegcs github.com/fsouza/fake-gcs-server "$FAKEGCS_VERSION" \
+    github.com/fsouza/fake-gcs-server
 }
 build_helm() {
   LDFLAGS_EXTRA="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \

@@ -91,7 +91,7 @@ class DatasetSpec(ApiModel):
     """Training data and how to prepare it."""
 
     train: DataUri = Field(
-        description="Training data file or prefix: s3://, file:// or "
+        description="Training data file or prefix: s3://, gs://, file:// or "
         "hf://datasets/org/name[@revision][/path] (read by streaming from the Hub)."
     )
     validation: DataUri | None = Field(

@@ -53,7 +53,8 @@ class ModelSpec(ApiModel):
 
     uri: ModelUri | None = Field(
         default=None,
-        description="Where the base model lives: s3://bucket/prefix/, file:///path or "
+        description="Where the base model lives: s3://bucket/prefix/, gs://bucket/prefix/, "
+        "file:///path or "
         "hf://org/name[@revision] (a Hugging Face layout: config.json, weights, tokenizer; "
         "hf:// models are downloaded by the pods, see spec.hub). Exactly one of uri and "
         "fromJob.",
@@ -75,7 +76,7 @@ class ModelSpec(ApiModel):
     )
     cache_uri: OutputUri | None = Field(
         default=None,
-        description="Keep downloaded hf:// models here (s3:// or file:// prefix), under "
+        description="Keep downloaded hf:// models here (s3://, gs:// or file:// prefix), under "
         "<cacheUri>/<org>/<name>/<commit>/: retries and later jobs read this copy instead "
         "of the Hub, and the Hub is asked once per job rather than once per node.",
     )

@@ -1,4 +1,5 @@
-"""Where outputs go and how the pods reach storage (spec.storage, spec.serviceAccount)."""
+"""Where outputs go and how the pods reach storage (spec.storage with its per-scheme
+blocks, spec.serviceAccount)."""
 
 from typing import Annotated
 
@@ -12,6 +13,31 @@ from ftjobs.api.types import (
     RuleError,
     cel,
 )
+
+# The key of the credentials Secret that holds the service-account JSON key file.
+SERVICE_ACCOUNT_KEY = "service-account.json"
+
+
+class GcsAccess(ApiModel):
+    """Where Google Cloud Storage is and who the pods are to it."""
+
+    endpoint: HttpUrl | None = Field(
+        default=None,
+        description="GCS JSON API endpoint; Google's when unset. With an endpoint and no "
+        "credentialsSecret the requests are anonymous (an emulator such as fake-gcs-server).",
+    )
+    credentials_secret: DnsSubdomain | None = Field(
+        default=None,
+        description=f"Secret with a service-account JSON key under `{SERVICE_ACCOUNT_KEY}`, "
+        "mounted read-only into the pods as a file (GOOGLE_APPLICATION_CREDENTIALS). "
+        "Unset: the pods' own identity (GKE Workload Identity, see serviceAccount).",
+    )
+    project: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9\-]{4,28}[a-z0-9]$",
+        max_length=30,
+        description="Google Cloud project (GOOGLE_CLOUD_PROJECT); the key's when unset.",
+    )
 
 
 class Storage(ApiModel):
@@ -30,6 +56,13 @@ class Storage(ApiModel):
         default=None,
         description="Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, passed to the pods "
         "as environment variables. Credentials never go in the spec.",
+    )
+    gcs: GcsAccess | None = Field(
+        default=None,
+        # Left out of rendered configs when unset, so jobs that use no gs:// render the same.
+        exclude_if=lambda value: value is None,
+        description="How the pods reach Google Cloud Storage for gs:// URIs (the fields above "
+        "are for s3:// URIs; one job may use both).",
     )
 
 

@@ -114,6 +114,8 @@ LABEL_KEY_PATTERN = (
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 
 S3_URI = r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^\s]*)?"
+# GCS bucket names: 3-63 characters (dotted names up to 222), lower-case, digits, - _ .
+GS_URI = r"gs://[a-z0-9][a-z0-9._\-]{1,220}[a-z0-9](/[^\s]*)?"
 FILE_URI = r"file:///[^\s]*"
 HF_NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
 # hf://org/name[@revision]; a revision may hold '/' (refs/pr/1) but no '@' or space.
@@ -124,7 +126,7 @@ HF_DATASET_URI = rf"hf://datasets/{HF_NAME}/{HF_NAME}(@[^\s@/]+)?(/[^\s]*)?"
 DataUri = Annotated[
     str,
     Field(
-        pattern=rf"^({S3_URI}|{FILE_URI}|{HF_DATASET_URI})$",
+        pattern=rf"^({S3_URI}|{GS_URI}|{FILE_URI}|{HF_DATASET_URI})$",
         max_length=2048,
         examples=[
             "s3://my-bucket/datasets/train.jsonl",
@@ -136,7 +138,7 @@ DataUri = Annotated[
 ModelUri = Annotated[
     str,
     Field(
-        pattern=rf"^({S3_URI}|{FILE_URI}|{HF_URI})$",
+        pattern=rf"^({S3_URI}|{GS_URI}|{FILE_URI}|{HF_URI})$",
         max_length=2048,
         examples=["hf://sentence-transformers/all-MiniLM-L6-v2", "s3://models/llama/"],
     ),
@@ -144,7 +146,7 @@ ModelUri = Annotated[
 OutputUri = Annotated[
     str,
     Field(
-        pattern=rf"^({S3_URI}|{FILE_URI})$",
+        pattern=rf"^({S3_URI}|{GS_URI}|{FILE_URI})$",
         max_length=2048,
         examples=["s3://ml-outputs/finetunes", "file:///tmp/ftjobs-out"],
     ),
@@ -190,12 +192,16 @@ Quantity = Annotated[
 
 # What each pattern means, for error messages people can act on (a regex is not one).
 PATTERN_HINTS: dict[str, str] = {
-    rf"^({S3_URI}|{FILE_URI})$": "must be an s3://bucket/key or file:///absolute/path URI",
-    rf"^({S3_URI}|{FILE_URI}|{HF_DATASET_URI})$": (
-        "must be an s3://bucket/key, file:///absolute/path or hf://datasets/org/name[/path] URI"
+    rf"^({S3_URI}|{GS_URI}|{FILE_URI})$": (
+        "must be an s3://bucket/key, gs://bucket/key or file:///absolute/path URI"
     ),
-    rf"^({S3_URI}|{FILE_URI}|{HF_URI})$": (
-        "must be an s3://bucket/prefix, file:///absolute/path or hf://org/name[@revision] URI"
+    rf"^({S3_URI}|{GS_URI}|{FILE_URI}|{HF_DATASET_URI})$": (
+        "must be an s3://bucket/key, gs://bucket/key, file:///absolute/path or "
+        "hf://datasets/org/name[/path] URI"
+    ),
+    rf"^({S3_URI}|{GS_URI}|{FILE_URI}|{HF_URI})$": (
+        "must be an s3://bucket/prefix, gs://bucket/prefix, file:///absolute/path or "
+        "hf://org/name[@revision] URI"
     ),
     DNS1123_LABEL: "must be a DNS-1123 label (lower-case letters, digits and '-')",
     DNS1123_SUBDOMAIN: "must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')",

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 _MODULES: dict[str, str] = {
     "file": "ftjobs.storage.local",
     "s3": "ftjobs.storage.s3",
+    "gs": "ftjobs.storage.gcs",
 }
 LOCAL_SCHEME = "file"
 SCHEMES: tuple[str, ...] = tuple(_MODULES)

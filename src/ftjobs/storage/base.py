@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -148,3 +150,16 @@ def sha256_file(path: Path) -> tuple[int, str]:
             digest.update(chunk)
             size += len(chunk)
     return size, digest.hexdigest()
+
+
+def download_whole(path: Path, download: Callable[[str], None]) -> None:
+    """Run `download(tmp)` into a temporary file next to `path`, then rename it: `path` is
+    never half written (parents are created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".ftjobs-tmp-", dir=path.parent)
+    os.close(fd)
+    try:
+        download(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

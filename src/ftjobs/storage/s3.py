@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import math
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +24,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 from ftjobs.storage.backends import Access
-from ftjobs.storage.base import HashingReader, ObjectInfo, TransferSettings
+from ftjobs.storage.base import HashingReader, ObjectInfo, TransferSettings, download_whole
 from ftjobs.storage.errors import ObjectNotFound, StorageError
 from ftjobs.storage.failures import (
     NETWORK,
@@ -178,18 +177,13 @@ class S3Store:
             return data
 
     def get_file(self, key: str, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Download next to the target and rename, so `path` is never half written.
-        fd, tmp = tempfile.mkstemp(prefix=".ftjobs-tmp-", dir=path.parent)
-        os.close(fd)
-        try:
+        def download(tmp: str) -> None:
             with self._errors("download", key):
                 self._s3.download_file(
                     self.bucket, self._key(key), tmp, Config=transfer_config(self.settings)
                 )
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+
+        download_whole(path, download)
 
     def exists(self, key: str) -> bool:
         # HEAD answers carry no body, so a missing bucket also reads as a bare 404 here;

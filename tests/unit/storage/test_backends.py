@@ -85,3 +85,14 @@ def test_failures_are_mapped_by_the_uris_backend() -> None:
     assert "s3://b/train.jsonl (endpoint AWS S3)" in str(failure)
     assert failure_from(ValueError("bad json"), "s3://b/train.jsonl", {}) is None
     assert failure_from(ConnectionResetError(), "file:///tmp/x.jsonl", {}) is None
+
+
+def test_gs_is_a_registered_bucket_scheme() -> None:
+    assert "gs" in SCHEMES and is_remote("gs://b/k")
+    parsed = parse_uri("gs://my-bucket/a/b")
+    assert (parsed.scheme, parsed.bucket, parsed.prefix, str(parsed)) == (
+        "gs",
+        "my-bucket",
+        "a/b/",
+        "gs://my-bucket/a/b",
+    )

@@ -24,7 +24,7 @@ def test_file_uri_and_bare_path(tmp_path: Path) -> None:
     assert store.uri == f"file://{tmp_path}/out"
 
 
-@pytest.mark.parametrize("uri", ["gs://b/x", "s3:///nobucket", "file://host/x", ""])
+@pytest.mark.parametrize("uri", ["az://b/x", "s3:///nobucket", "file://host/x", ""])
 def test_bad_uris_are_refused(uri: str) -> None:
     with pytest.raises(StorageError):
         parse_uri(uri)

@@ -6,14 +6,16 @@ the two in step). Adding a scheme: one module with a `DESCRIPTOR`, one line in
 """
 
 from ftjobs.api.spec import FineTuneJobSpec
-from ftjobs.render.schemes import s3
+from ftjobs.render.schemes import gs, s3
 from ftjobs.render.schemes.base import Objects, SchemeDescriptor, SecretNeed, secret_ref
 from ftjobs.render.settings import RenderSettings
 
 # file:// paths are volumes the user mounts; nothing to add.
 FILE = SchemeDescriptor("file")
 
-DESCRIPTORS: dict[str, SchemeDescriptor] = {d.scheme: d for d in (FILE, s3.DESCRIPTOR)}
+DESCRIPTORS: dict[str, SchemeDescriptor] = {
+    d.scheme: d for d in (FILE, s3.DESCRIPTOR, gs.DESCRIPTOR)
+}
 SCHEMES: tuple[str, ...] = tuple(DESCRIPTORS)
 
 
