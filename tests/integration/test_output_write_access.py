@@ -99,6 +99,8 @@ def test_an_unreachable_endpoint_is_retriable(
     s3_server: Any, bucket: str, aws_env: pytest.MonkeyPatch
 ) -> None:
     _use(aws_env, s3_server, s3_server.access_key, s3_server.secret_key)
+    # botocore's retries (10 attempts with backoff by default) would take a minute here.
+    aws_env.setenv("FTJOBS_S3_MAX_ATTEMPTS", "2")
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     store = open_store(f"s3://{bucket}/out/ns/job", endpoint=closed)
     with pytest.raises(StorageError) as caught:

@@ -90,12 +90,15 @@ def test_a_run_whose_scratch_size_cannot_hold_the_export_stops_in_setup(
         tiny_model_dir("sequence-classification"),
         tiny_data_dir("sequence-classification", n=64) / "train.jsonl",
         tmp_path / "o",
-        resources={"scratchSize": "1Mi"},
+        # One process: no peer waits for the failed rank before its own exit.
+        resources={"nodes": 1, "scratchSize": "1Mi"},
     )
     write_config(tmp_path / "job.json", spec)
     # What the rendered pod (and `ftjobs run`) set from spec.resources.scratchSize.
-    codes, nodes = run(tmp_path / "job.json", tmp_path / "run", env={SCRATCH_SIZE_ENV: "1Mi"})
-    assert EXIT_PERMANENT in codes, nodes.output()[-3000:]
+    codes, nodes = run(
+        tmp_path / "job.json", tmp_path / "run", nnodes=1, env={SCRATCH_SIZE_ENV: "1Mi"}
+    )
+    assert codes == [EXIT_PERMANENT], nodes.output()[-3000:]
     messages = [t.read_text() for t in nodes.termination_logs if t.exists()]
     assert any(
         m.startswith("ScratchSpaceError") and "spec.resources.scratchSize 1Mi" in m
