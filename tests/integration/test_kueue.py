@@ -279,16 +279,33 @@ def test_a_team_gets_its_lent_quota_back(
 # --- preemption -> new attempt that resumes ----------------------------------------------
 
 
+PRIORITIES = {
+    # Kueue's WorkloadPriorityClass (spec.queuePriorityClass): the queue only.
+    "workload-priority-class": (
+        {"queuePriorityClass": "ftjobs-batch"},
+        {"queuePriorityClass": "ftjobs-urgent"},
+    ),
+    # The pods' PriorityClass (spec.resources.priorityClassName), which Kueue falls back to.
+    "pod-priority-class": (
+        {"resources": {"nodes": 1, "cpu": "1", "memory": "1Gi", "priorityClassName": "ftjobs-low"}},
+        {
+            "resources": {
+                "nodes": 1,
+                "cpu": "1",
+                "memory": "1Gi",
+                "priorityClassName": "ftjobs-high",
+            }
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("how", sorted(PRIORITIES))
 def test_preempted_by_higher_priority_then_resumed_in_a_new_attempt(
-    cluster: Any, api: Api, controller: ControllerProcess, kueue_teams: Any
+    cluster: Any, api: Api, controller: ControllerProcess, kueue_teams: Any, how: str
 ) -> None:
     t: Tenants = kueue_teams({CPU: {"cpu": "1"}})
-    low = {
-        "resources": {"nodes": 1, "cpu": "1", "memory": "1Gi", "priorityClassName": "ftjobs-low"}
-    }
-    high = {
-        "resources": {"nodes": 1, "cpu": "1", "memory": "1Gi", "priorityClassName": "ftjobs-high"}
-    }
+    low, high = PRIORITIES[how]
     api.create_ftj(queued_job("low", t.a, t.queue, failurePolicy={"maxRestarts": 0}, **low))
     api.wait_phase(t.a, "low", "Running", timeout=QUEUE_TIMEOUT)
     (victim,) = api.running_pods(t.a, "low", 1, 1)

@@ -27,6 +27,7 @@ LABEL_INSTANCE: Final = "app.kubernetes.io/instance"
 LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 LABEL_PART_OF: Final = "app.kubernetes.io/part-of"
 LABEL_KUEUE_QUEUE: Final = "kueue.x-k8s.io/queue-name"
+LABEL_KUEUE_PRIORITY: Final = "kueue.x-k8s.io/priority-class"
 # Kueue's Workload API (the controller reads a queued Job's Workload and sets spec.active)
 # and the label Kueue puts on a Workload naming the Job it stands for.
 KUEUE_WORKLOAD_API: Final = "kueue.x-k8s.io/v1beta2"

@@ -65,6 +65,8 @@ QLORA_PRECISION_MESSAGE = (
 FLASH_GPU_MESSAGE = "flash_attention_2 needs GPUs (gpusPerNode > 0); use sdpa on CPU"
 
 
+QUEUE_PRIORITY_MESSAGE = "queuePriorityClass needs queueName (a Kueue LocalQueue)"
+
 _CROSS_RULES: list[JsonValue] = [
     *(
         cel(
@@ -142,6 +144,11 @@ _CROSS_RULES: list[JsonValue] = [
         FLASH_GPU_MESSAGE,
         ".performance.attention",
     ),
+    cel(
+        "!has(self.queuePriorityClass) || has(self.queueName)",
+        QUEUE_PRIORITY_MESSAGE,
+        ".queuePriorityClass",
+    ),
 ]
 
 
@@ -186,6 +193,12 @@ class FineTuneJobSpec(ApiModel):
     queue_name: DnsSubdomain | None = Field(
         default=None, description="Kueue LocalQueue; the job waits for admission."
     )
+    queue_priority_class: DnsSubdomain | None = Field(
+        default=None,
+        description="Kueue WorkloadPriorityClass: the job's priority in its queue (which "
+        "jobs Kueue admits first and which it preempts), independent of the pods' "
+        "resources.priorityClassName. Needs queueName.",
+    )
     suspend: bool = Field(
         default=False,
         description="Suspend the job (pods stop after a checkpoint); false resumes it. "
@@ -225,6 +238,8 @@ class FineTuneJobSpec(ApiModel):
         given = self.dataset.fields.model_dump(by_alias=True, exclude_none=True)
         if any(name not in TASKS[task].fields for name in given):
             raise RuleError("dataset.fields", fields_message(task))
+        if self.queue_priority_class is not None and self.queue_name is None:
+            raise RuleError("queuePriorityClass", QUEUE_PRIORITY_MESSAGE)
         if self.lora is not None and not TASKS[task].lora:
             raise RuleError("lora", LORA_TASK_MESSAGE)
         if self.deepspeed.precision == "fp16" and res.gpus_per_node == 0:

@@ -8,7 +8,13 @@ rendezvous, and an Indexed Job with one pod per node (`render_attempt`).
 
 from typing import Any
 
-from ftjobs.api.constants import LABEL_KUEUE_QUEUE, MASTER_PORT, SCRATCH_DIR, TERMINATION_LOG
+from ftjobs.api.constants import (
+    LABEL_KUEUE_PRIORITY,
+    LABEL_KUEUE_QUEUE,
+    MASTER_PORT,
+    SCRATCH_DIR,
+    TERMINATION_LOG,
+)
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.parent import ParentJob
 from ftjobs.api.spec import FineTuneJobSpec
@@ -236,6 +242,8 @@ def render_attempt(
     # The queue label goes on the Job only: Kueue's Job integration reads it there, and on
     # the pods it would make Kueue's pod integration treat them as workloads of their own.
     queue = {LABEL_KUEUE_QUEUE: spec.queue_name} if spec.queue_name else None
+    if queue is not None and spec.queue_priority_class:
+        queue[LABEL_KUEUE_PRIORITY] = spec.queue_priority_class
     return [
         config.config_map(meta(names.config_map), resolved),
         _service(meta(names.service), name=name, attempt=attempt),

@@ -147,3 +147,18 @@ def test_the_queue_wait_goes_into_the_histogram() -> None:
     assert observed() == before
     _count(Plan(queue_wait_seconds=42.0))
     assert observed() == (before[0] + 1, before[1] + 42.0)
+
+
+def test_queue_priority_class_labels_the_job_and_needs_a_queue() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from ftjobs.api.constants import LABEL_KUEUE_PRIORITY
+
+    _, plan = step(make(queueName="team-a", queuePriorityClass="ftjobs-urgent"), Observed(), T0)
+    batch = next(o for o in plan.create if o["kind"] == "Job")
+    assert batch["metadata"]["labels"][LABEL_KUEUE_PRIORITY] == "ftjobs-urgent"
+    pod_labels = batch["spec"]["template"]["metadata"]["labels"]
+    assert LABEL_KUEUE_PRIORITY not in pod_labels
+    with pytest.raises(ValidationError, match="queuePriorityClass needs queueName"):
+        make(queuePriorityClass="ftjobs-urgent")
