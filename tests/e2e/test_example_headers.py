@@ -44,6 +44,7 @@ from tests.fixtures.controlplane import ControlPlane
 from tests.fixtures.hub import HubServer
 from tests.fixtures.plugin import empty_and_delete_bucket
 from tests.fixtures.s3 import S3Server
+from tests.training.test_chat import chat_rows
 from tests.training.tiny import DEFAULT_LABELS, make_tiny_model, tiny_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,10 +53,18 @@ FTJOBS = [sys.executable, "-c", "from ftjobs.cli.main import app; app()"]
 ROWS = {"train": 80, "validation": 16, "test": 16}
 
 
+def chat_messages(spec: Any) -> bool:
+    """Rows are conversations (`fields.messages`): a chat-template tiny model and rows."""
+    return bool(getattr(spec.dataset.fields, "messages", None))
+
+
 def write_rows(task: str, spec: Any, kind: str, out: Path) -> Path:
     """Tiny rows of ``task`` with the spec's column names, labels and file format."""
-    source = tiny_dataset(task, out / kind, n=ROWS[kind], seed=len(kind))
-    rows = [json.loads(line) for line in source.read_text().splitlines()]
+    if chat_messages(spec):
+        rows = chat_rows(ROWS[kind], seed=len(kind))
+    else:
+        source = tiny_dataset(task, out / kind, n=ROWS[kind], seed=len(kind))
+        rows = [json.loads(line) for line in source.read_text().splitlines()]
     fields = {k: v for k, v in spec.dataset.fields.model_dump().items() if v}
     labels = dict(zip(DEFAULT_LABELS, spec.dataset.labels or DEFAULT_LABELS, strict=True))
     mapped = []
@@ -63,6 +72,7 @@ def write_rows(task: str, spec: Any, kind: str, out: Path) -> Path:
         if "label" in row:
             row["label"] = labels[row["label"]]
         mapped.append({fields.get(k, k): v for k, v in row.items()})
+    out.mkdir(parents=True, exist_ok=True)
     path = out / f"{kind}.{spec.dataset.format or 'jsonl'}"
     if spec.dataset.format == "csv":
         with path.open("w", newline="") as f:
@@ -92,7 +102,7 @@ class Stage:
         task = str(spec.task)
         if spec.model.uri.startswith("hf://"):
             repo = spec.model.uri[len("hf://") :].split("@")[0]
-            make_tiny_model(task, tmp / "hub" / "models" / repo / "main")
+            self.tiny_model(tmp / "hub" / "models" / repo / "main")
             self.hub = HubServer(tmp / "hub", token="unused").start()
             self.env["HF_ENDPOINT"] = self.hub.url
         for kind in ("train", "validation", "test"):
@@ -103,14 +113,25 @@ class Stage:
                 s3.upload_file(str(write_rows(task, spec, kind, tmp / "data")), bucket, key)
         if spec.storage.output.startswith("s3://"):
             self.bucket(split_s3(spec.storage.output)[0])
-        if any("hack/prepare_demo.py" in c for c in header_commands(path)):
-            # what `python hack/prepare_demo.py sentiment` writes, tiny
-            demo = tmp / "home" / ".cache" / "ftjobs" / "demo"
-            make_tiny_model(task, demo / "models" / "minilm")
-            (demo / "data" / "sentiment").mkdir(parents=True)
-            for kind in ("train", "test"):
-                rows = write_rows(task, spec, kind, tmp / "demo")
-                shutil.copy(rows, demo / "data" / "sentiment" / f"{kind}.jsonl")
+        # What `python hack/prepare_demo.py ...` writes under $HOME, tiny: every local
+        # path the header's `--set`s name (a model, or rows of the example's task).
+        for command in header_commands(path):
+            for arg in argv(command, self.env):
+                key, _, value = arg.partition("=")
+                local = Path(value[len("file://") :]) if value.startswith("file://") else None
+                if local is None or not local.is_relative_to(tmp / "home"):
+                    continue
+                if key == "model.uri":
+                    self.tiny_model(local)
+                elif key.startswith("dataset."):
+                    kind = key.split(".", 1)[1]
+                    local.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(write_rows(task, spec, kind, tmp / "demo" / kind), local)
+
+    def tiny_model(self, where: Path) -> None:
+        spec = self.job.spec
+        kind = "chat" if chat_messages(spec) else None
+        make_tiny_model(str(spec.task), where, kind=kind)
 
     def bucket(self, name: str) -> None:
         if name not in self.buckets:
