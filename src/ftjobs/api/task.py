@@ -52,6 +52,11 @@ QUESTION_ANSWERING = TaskRules(
     metrics=("exact_match", "f1", "loss"),
     lora=False,
 )
+SUMMARIZATION = TaskRules(
+    "summarization",
+    fields={"source": "document", "target": "summary"},
+    metrics=("rouge1", "rouge2", "rougeL", "loss"),
+)
 
 # The registry: one line per task (its order is the order of the enum and the CEL rules).
 TASKS: dict[str, TaskRules] = {
@@ -61,6 +66,7 @@ TASKS: dict[str, TaskRules] = {
         SEQUENCE_CLASSIFICATION,
         SEQ2SEQ,
         QUESTION_ANSWERING,
+        SUMMARIZATION,
     )
 }
 

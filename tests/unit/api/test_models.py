@@ -101,7 +101,8 @@ def test_lora_allowed_for_causal_lm_refused_for_question_answering() -> None:
     assert parse_job(doc(lora={})).spec.lora is not None
     found = errors(doc(task="question-answering", lora={}))
     assert found == {
-        "spec.lora": "lora is supported for causal-lm, seq2seq and sequence-classification"
+        "spec.lora": "lora is supported for causal-lm, seq2seq, sequence-classification and "
+        "summarization"
     }
 
 

@@ -17,6 +17,7 @@ from ftjobs.trainer.tasks.classification import SequenceClassification
 from ftjobs.trainer.tasks.common import IGNORE_INDEX
 from ftjobs.trainer.tasks.question_answering import QuestionAnswering
 from ftjobs.trainer.tasks.seq2seq import Seq2Seq
+from ftjobs.trainer.tasks.summarization import Summarization
 
 # The registry: one line per task.
 TASK_ADAPTERS: dict[str, Callable[[], TaskAdapter]] = {
@@ -26,6 +27,7 @@ TASK_ADAPTERS: dict[str, Callable[[], TaskAdapter]] = {
         SequenceClassification,
         Seq2Seq,
         QuestionAnswering,
+        Summarization,
     )
 }
 
