@@ -16,6 +16,7 @@ epoch, a stop) without waiting for the source to end.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from typing import Any
 
 import torch
 
+from ftjobs.trainer.runtime import World
 from ftjobs.trainer.tasks.common import Batch, Collator, to_device
 
 
@@ -145,4 +147,33 @@ class DeviceBatches:
             self._prefetcher.close()
 
 
-__all__ = ["DeviceBatch", "DeviceBatches"]
+def epoch_batches(
+    features: Any,
+    *,
+    streaming: bool,
+    micro_batch_size: int,
+    seed: int,
+    world: World,
+    per_epoch: int,
+) -> Iterator[list[dict[str, Any]]]:
+    """One rank's micro-batches of an epoch (sample lists), from the epoch's start.
+
+    Map-style rows: a permutation from `seed` (the training seed plus the epoch), dealt
+    round-robin (rank r takes r, r+W, ...) and cut to `per_epoch` micro-batches, so all
+    ranks take the same number of steps. Streaming rows (already sharded per rank) are
+    read in order; an incomplete last micro-batch is dropped.
+    """
+    if streaming:
+        rows = iter(features)
+        while chunk := list(itertools.islice(rows, micro_batch_size)):
+            if len(chunk) < micro_batch_size:
+                return
+            yield chunk
+        return
+    order = torch.randperm(len(features), generator=torch.Generator().manual_seed(seed)).tolist()
+    mine = order[world.rank :: world.size][: per_epoch * micro_batch_size]
+    for start in range(0, len(mine), micro_batch_size):
+        yield [features[i] for i in mine[start : start + micro_batch_size]]
+
+
+__all__ = ["DeviceBatch", "DeviceBatches", "epoch_batches"]

@@ -187,3 +187,23 @@ def exit_now(code: int, *, synchronize: bool = True) -> None:
             with contextlib.suppress(Exception):
                 stream.flush()
         os._exit(code)
+
+
+def agree(device: torch.device, *flags: bool) -> list[bool]:
+    """Each flag is true on all ranks when it is true on any (one all-reduce on `device`)."""
+    values = torch.tensor([1.0 if f else 0.0 for f in flags], device=device)
+    if dist.is_initialized():
+        dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in values.tolist()]
+
+
+def throughput(tokens: int, train_s: float, device: torch.device) -> dict[str, float]:
+    """Tokens/s of all ranks together (this rank's `tokens` in `train_s`) and this rank's
+    peak accelerator memory."""
+    total = torch.tensor([float(tokens)], device=device)
+    if dist.is_initialized():
+        dist.all_reduce(total)
+    out = {"tokensPerSecond": round(float(total) / max(train_s, 1e-9), 1)}
+    if device.type == "cuda":
+        out["peakMemoryBytes"] = float(torch.cuda.max_memory_allocated(device))
+    return out

@@ -210,43 +210,83 @@ def prepare_data(
     `rank` of `world_size`; map-style train is returned whole (the engine samples it).
     Raises DataError naming the file, row and field of bad data.
     """
-    from datasets import IterableDataset
-
     p = _Preparer(spec, storage_options)
+    sources = _resolve_sources(p)
+    if p.adapter.has_pairs:  # decided by the train data, before the given splits' pass
+        p.pair = _first_row_pairs(p, sources[TRAIN][0])
+    # Given validation/test first: their inputs are the leakage keys for the train pass.
+    given = _scan_given(p, sources)
+    scan = p.scan(sources[TRAIN], source=TRAIN)
+    labels = None
+    if p.adapter.uses_labels:
+        labels = infer_labels(scan.labels_seen, p.ds.labels, p.ds.train)
+    features = _features(p.adapter.features(bool(p.pair)))
+    evaluation, stats = _evaluation_splits(p, given, scan, labels, features)
+    stats[TRAIN] = scan.split_stats[TRAIN]
+    if stats[TRAIN].rows == 0:
+        raise DataError(
+            f"{p.ds.train}: train split is empty after cleaning, splitting and the "
+            f"leakage check ({scan.stats.read} rows read)"
+        )
+    train = _train_split(p, sources[TRAIN], scan, labels, features, rank, world_size)
+    report = _report(p, sources, given, scan, labels, stats)
+    return PreparedData(
+        train=train,
+        validation=evaluation[VALIDATION],
+        test=evaluation[TEST],
+        labels=labels,
+        report=report,
+    )
+
+
+def _resolve_sources(p: _Preparer) -> dict[str, list[DataFile]]:
+    """The files of train and of the given validation/test sets."""
     ds = p.ds
-    fmt_name = ds.format
-    sources = {TRAIN: resolve_files(ds.train, fmt_name, storage_options)}
-    given: dict[str, _Scan] = {}
+    sources = {TRAIN: resolve_files(ds.train, ds.format, p.storage_options)}
     for split, uri in ((VALIDATION, ds.validation), (TEST, ds.test)):
         if uri is not None:
-            sources[split] = resolve_files(uri, fmt_name, storage_options)
-    # Given validation/test first: their inputs are the leakage keys for the train pass.
-    # Pair-ness is decided by the train data, so peek at its first row before them.
-    if p.adapter.has_pairs:
-        with closing(iter_rows(sources[TRAIN][0], storage_options)) as reader:
-            first = next(reader, None)
-        p.pair = p.fmt.uses_pair(first[1]) if first else False
+            sources[split] = resolve_files(uri, ds.format, p.storage_options)
+    return sources
+
+
+def _first_row_pairs(p: _Preparer, file: DataFile) -> bool:
+    with closing(iter_rows(file, p.storage_options)) as reader:
+        first = next(reader, None)
+    return p.fmt.uses_pair(first[1]) if first else False
+
+
+def _scan_given(p: _Preparer, sources: dict[str, list[DataFile]]) -> dict[str, _Scan]:
+    """The pass over the given validation/test sets; their inputs become leakage keys."""
+    given: dict[str, _Scan] = {}
     for split in (VALIDATION, TEST):
         if split in sources:
             given[split] = p.scan(sources[split], source=split)
             for kept in given[split].kept[split]:
                 p.leak_keys.setdefault(digest(p.fmt.input_text(kept.record)), split)
-    scan = p.scan(sources[TRAIN], source=TRAIN)
+    return given
 
-    labels: list[str] | None = None
-    if p.adapter.uses_labels:
-        labels = infer_labels(scan.labels_seen, ds.labels, ds.train)
 
-    def rows_of(split: str) -> tuple[list[dict[str, Any]], SplitStats]:
-        src = given.get(split, scan)
-        rows = [p.fmt.finish(k.record, labels, k.uri, k.row) for k in src.kept[split]]
-        return rows, src.split_stats[split]
+def _rows_of(
+    p: _Preparer, split: str, given: dict[str, _Scan], scan: _Scan, labels: list[str] | None
+) -> tuple[list[dict[str, Any]], SplitStats]:
+    src = given.get(split, scan)
+    rows = [p.fmt.finish(k.record, labels, k.uri, k.row) for k in src.kept[split]]
+    return rows, src.split_stats[split]
 
-    features = _features(p.adapter.features(bool(p.pair)))
+
+def _evaluation_splits(
+    p: _Preparer,
+    given: dict[str, _Scan],
+    scan: _Scan,
+    labels: list[str] | None,
+    features: Any,
+) -> tuple[dict[str, Any], dict[str, SplitStats]]:
+    """Validation and test Datasets (given or carved); an expected split that is empty fails."""
+    ds = p.ds
     out: dict[str, Any] = {}
     stats: dict[str, SplitStats] = {}
     for split in (VALIDATION, TEST):
-        rows, stats[split] = rows_of(split)
+        rows, stats[split] = _rows_of(p, split, given, scan, labels)
         if not rows and (split in given or p.ratios[split] > 0):
             where_from = ds.validation if split == VALIDATION else ds.test
             if where_from is None:
@@ -256,37 +296,56 @@ def prepare_data(
                 )
             raise DataError(f"{where_from}: {split} split is empty after cleaning")
         out[split] = _to_dataset(rows, features)
-    stats[TRAIN] = scan.split_stats[TRAIN]
-    if stats[TRAIN].rows == 0:
-        raise DataError(
-            f"{ds.train}: train split is empty after cleaning, splitting and the "
-            f"leakage check ({scan.stats.read} rows read)"
-        )
-    if ds.streaming:
-        files = sources[TRAIN]
-        train = IterableDataset.from_generator(
-            p.stream,
-            features=features,
-            # Only file_idx is a list: datasets shards lists in gen_kwargs across ranks.
-            gen_kwargs={
-                "file_idx": list(range(len(files))),
-                "files": tuple(files),
-                "scan": scan,
-                "labels": tuple(labels) if labels else None,
-            },
-        )
-        if world_size > 1:
-            from datasets.distributed import split_dataset_by_node
+    return out, stats
 
-            train = split_dataset_by_node(train, rank=rank, world_size=world_size)
-    else:
-        rows, _ = rows_of(TRAIN)
-        train = _to_dataset(rows, features)
+
+def _train_split(
+    p: _Preparer,
+    files: list[DataFile],
+    scan: _Scan,
+    labels: list[str] | None,
+    features: Any,
+    rank: int,
+    world_size: int,
+) -> Any:
+    """Map-style train rows from the pass, or a lazy stream re-reading the files."""
+    if not p.ds.streaming:
+        return _to_dataset(_rows_of(p, TRAIN, {}, scan, labels)[0], features)
+    from datasets import IterableDataset
+
+    train = IterableDataset.from_generator(
+        p.stream,
+        features=features,
+        # Only file_idx is a list: datasets shards lists in gen_kwargs across ranks.
+        gen_kwargs={
+            "file_idx": list(range(len(files))),
+            "files": tuple(files),
+            "scan": scan,
+            "labels": tuple(labels) if labels else None,
+        },
+    )
+    if world_size > 1:
+        from datasets.distributed import split_dataset_by_node
+
+        train = split_dataset_by_node(train, rank=rank, world_size=world_size)
+    return train
+
+
+def _report(
+    p: _Preparer,
+    sources: dict[str, list[DataFile]],
+    given: dict[str, _Scan],
+    scan: _Scan,
+    labels: list[str] | None,
+    stats: dict[str, SplitStats],
+) -> dict[str, Any]:
+    """data-report.json: what each step read, dropped, carved and checked."""
+    ds = p.ds
 
     def name(raw: Any) -> str:
         return raw if isinstance(raw, str) or labels is None else labels[int(raw)]
 
-    report: dict[str, Any] = {
+    return {
         "task": p.task,
         "streaming": ds.streaming,
         "sources": {s: [f.uri for f in files] for s, files in sources.items()},
@@ -311,6 +370,3 @@ def prepare_data(
         "max_samples": {"limit": ds.max_samples, "train_rows_cut": scan.cut_by_max_samples},
         "splits": {s: stats[s].summary(name) for s in (TRAIN, VALIDATION, TEST)},
     }
-    return PreparedData(
-        train=train, validation=out[VALIDATION], test=out[TEST], labels=labels, report=report
-    )
