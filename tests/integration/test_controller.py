@@ -326,9 +326,14 @@ def test_suspend_then_resume(
         60,
     )
     set_suspend(False)
+    # Attempt 1 ran and checkpointed on SIGTERM; its config starts clean, so attempt 2
+    # resumes from LATEST. Not a failure, not a restart.
+    wait_for("attempt 2", lambda: api.status(namespace, name).get("attempt") == 2, 60)
     status = api.wait_phase(namespace, name, "Running")
     assert condition(status, "Suspended")["status"] == "False"
-    assert status["restarts"] == 0 and status["attempt"] == 1
+    assert status["restarts"] == 0 and status["attempt"] == 2
+    cm = api.kube.get("v1", "ConfigMap", namespace, f"{name}-2")
+    assert json.loads(next(iter(cm["data"].values())))["resume"] is True
 
 
 def test_kueue_job_waits_until_admitted(

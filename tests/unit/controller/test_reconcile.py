@@ -377,8 +377,27 @@ def test_suspend_and_resume() -> None:
     job, plan = step(job, Observed((jobobj(suspended=True),)), T0)
     assert plan.empty
     job = make(suspend=False).model_copy(update={"status": job.status})
+    # Its pods are still stopping (checkpointing): nothing starts yet.
+    waiting, plan = step(job, Observed((jobobj(suspended=True, active=1),)), T0)
+    assert not plan.create and not plan.job_patches
+    assert waiting.status and waiting.status.phase == "Queued"
+    # The attempt ran, and its config starts clean: attempt 2 resumes from LATEST.
+    job, plan = step(job, Observed((jobobj(suspended=True),)), T0)
+    assert not plan.job_patches
+    cm = next(o for o in plan.create if o["kind"] == "ConfigMap")
+    config = json.loads(cm["data"]["job.json"])
+    assert config["attempt"] == 2 and config["resume"] is True
+    assert job.status and job.status.phase == "Pending" and job.status.restarts == 0
+    assert cond(job, "Suspended") == ("False", "Resumed")
+    assert "Resumed" in [e.reason for e in plan.events]
+
+
+def test_resume_of_an_attempt_that_never_ran_unsuspends_the_same_job() -> None:
+    job, plan = step(make(suspend=True), Observed(), T0)
+    job = make(suspend=False).model_copy(update={"status": job.status})
     job, plan = step(job, Observed((jobobj(suspended=True),)), T0)
     assert plan.job_patches == (JobPatch(child_names(NAME, 1).job, suspend=False),)
+    assert not plan.create
     assert job.status and job.status.phase == "Pending" and job.status.restarts == 0
     assert cond(job, "Suspended") == ("False", "Resumed")
     assert [e.reason for e in plan.events] == ["Resumed"]

@@ -57,7 +57,7 @@ def reconcile(
     elif current.failed_condition:
         handle_failed_attempt(nxt, current, observed.pod_failures)
     elif not (job.spec.queue_name and kueue_gate(nxt, current, observed.workload, settings)):
-        track_active(nxt, current, observed.pod_waiting)
+        track_active(nxt, current, observed.pod_waiting, settings)
     if current is not None and status.attempt < attempt:
         # The controller stopped between creating attempt N's Job and recording it.
         status.attempt = attempt

@@ -1,7 +1,10 @@
 """An attempt from its creation to running: create, queue/suspend/resume, pods waiting.
 
-Suspension (spec.suspend) suspends the same Job: it is not a failure and does not count
-as a restart. Under Kueue, `queueing` decides first (Kueue owns the Job's suspend).
+Suspension (spec.suspend) suspends the Job: it is not a failure and does not count as a
+restart. Resuming an attempt that never ran unsuspends the same Job; resuming one that ran
+(its pods got SIGTERM and checkpointed) starts attempt N+1, because attempt 1's stored
+config starts clean and would throw the checkpoint away. Under Kueue, `queueing` decides
+first (Kueue owns the Job's suspend).
 """
 
 from __future__ import annotations
@@ -72,7 +75,10 @@ def restart_when_due(nxt: JobNextState, attempt: int, settings: RenderSettings |
 
 
 def track_active(
-    nxt: JobNextState, current: ObservedJob, waiting: tuple[PodWaiting, ...] = ()
+    nxt: JobNextState,
+    current: ObservedJob,
+    waiting: tuple[PodWaiting, ...] = (),
+    settings: RenderSettings | None = None,
 ) -> None:
     spec = nxt.job.spec
     if spec.suspend and not current.suspended:
@@ -82,6 +88,9 @@ def track_active(
         return
     if current.suspended:
         if not spec.suspend and not spec.queue_name:
+            if current.attempt == 1 and nxt.status.start_time is not None:
+                _resume_in_new_attempt(nxt, current, settings)
+                return
             nxt.patches.append(JobPatch(current.name, suspend=False))
             nxt.condition(ConditionType.SUSPENDED, False, "Resumed", "spec.suspend is false")
             nxt.phase(
@@ -115,6 +124,27 @@ def track_active(
             return
         nxt.condition(ConditionType.PODS_WAITING, False, "PodsStarting", "no pod is stuck")
         nxt.phase(Phase.PENDING, f"Attempt {current.attempt}: waiting for pods")
+
+
+def _resume_in_new_attempt(
+    nxt: JobNextState, current: ObservedJob, settings: RenderSettings | None
+) -> None:
+    """Resume a suspended attempt 1 that ran: attempt 2 resumes from its checkpoint.
+
+    Attempt 1's config (resume: false) is immutable in its ConfigMap; unsuspending that Job
+    would train from step 0 again. Its pods must be gone first (they checkpoint on SIGTERM),
+    or two gangs would write the same checkpoints.
+    """
+    if current.active > 0:
+        msg = f"Resuming: waiting for attempt {current.attempt}'s {current.active} pods to stop"
+        nxt.phase(Phase.QUEUED, msg)
+        nxt.requeue_in(2)
+        return
+    nxt.condition(ConditionType.SUSPENDED, False, "Resumed", "spec.suspend is false")
+    nxt.events.append(
+        Event("Normal", "Resumed", f"Resumed: attempt {current.attempt + 1} continues from LATEST")
+    )
+    start_attempt(nxt, current.attempt + 1, resume=True, settings=settings)
 
 
 def _stuck(nxt: JobNextState, current: ObservedJob, waiting: tuple[PodWaiting, ...]) -> None:
