@@ -109,6 +109,11 @@ def _bpe_tokenizer(*, seq2seq: bool, chat: bool) -> Any:
     return wrapped
 
 
+# Tasks whose tiny model and rows are another task's (summarization is seq2seq-shaped:
+# source -> target with an encoder-decoder).
+SAME_AS = {"summarization": "seq2seq"}
+
+
 def make_tiny_model(
     task: str, out_dir: Path, *, labels: list[str] | None = None, kind: str | None = None
 ) -> Path:
@@ -117,6 +122,7 @@ def make_tiny_model(
     `labels` only names the classes in the config of the (bare) classification encoder
     for reference; the trainer's task adapter sets the head size from the data.
     """
+    task = SAME_AS.get(task, task)
     import torch
     from transformers import (
         AutoTokenizer,
@@ -278,6 +284,7 @@ def tiny_dataset(task: str, out_dir: Path, *, n: int = 64, seed: int = SEED) -> 
     classification rows exist). Columns use each task's default field names:
     text/label, prompt/response, source/target, question/context/answer.
     """
+    task = SAME_AS.get(task, task)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "train.jsonl"
