@@ -5,7 +5,8 @@ kwok only pretends to run pods, so the test plays the kubelet: it reads the pod 
 the controller created, resolves its env (fieldRefs, the Secret's keys), materialises its
 volumes (the ConfigMap, emptyDirs) as local directories, and runs one process per Job
 index with MASTER_ADDR at 127.0.0.1 and a kubeconfig for the trainer's ServiceAccount.
-A tiny model fine-tunes on CPU against the test S3 server; rank 0 publishes progress
+A tiny model fine-tunes on CPU with its data on the test S3 server and its output on S3 or,
+in the gs:// variant, on fake-gcs-server (a mixed-scheme job); rank 0 publishes progress
 into the FineTuneJob's status; the test then ends the kwok pods with the processes' exit
 codes, and the controller marks the job Succeeded with an outputModel that loads.
 """
@@ -112,9 +113,37 @@ def expand(arg: str, env: dict[str, str]) -> str:
     return re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), arg)
 
 
+def download_prefix(uri: str, local: Path, s3: Any, gcs: Any) -> None:
+    """Every object under `uri` (s3:// or gs://) into `local`, keys relative to `uri`."""
+    scheme, _, rest = uri.partition("://")
+    bucket, _, prefix = rest.partition("/")
+    prefix = prefix.rstrip("/") + "/"
+    if scheme == "s3":
+        listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+        keys = [obj["Key"] for obj in listing]
+    else:
+        keys = [blob.name for blob in gcs.list_blobs(bucket, prefix=prefix)]
+    assert keys, f"nothing under {uri}"
+    for key in keys:
+        target = local / key[len(prefix) :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if scheme == "s3":
+            s3.download_file(bucket, key, str(target))
+        else:
+            gcs.bucket(bucket).blob(key).download_to_filename(str(target))
+
+
 @pytest.mark.timeout(1500)
+@pytest.mark.parametrize("output_scheme", ["s3", "gs"])
 def test_finetunejob_end_to_end(
-    cluster: Any, s3_server: Any, s3_client: Any, bucket: str, namespace: str, tmp_path: Path
+    cluster: Any,
+    s3_server: Any,
+    s3_client: Any,
+    bucket: str,
+    namespace: str,
+    tmp_path: Path,
+    output_scheme: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     install_crd(cluster)
     api = Api(cluster.kubeconfig)
@@ -137,6 +166,20 @@ def test_finetunejob_end_to_end(
         cluster.kubeconfig, "--namespace", namespace, "--no-leader-elect", name="e2e"
     ).start()
     name = "e2e"
+    storage: dict[str, Any] = {
+        "output": f"s3://{bucket}/runs",
+        "endpoint": s3_server.endpoint_url,
+        "region": s3_server.region,
+        "credentialsSecret": "s3",
+    }
+    gcs = None
+    if output_scheme == "gs":
+        # Data stays on s3://, the outputs go to gs:// (anonymous emulator: no gcs Secret).
+        gcs_server = request.getfixturevalue("gcs_server")
+        gcs_bucket = request.getfixturevalue("gcs_bucket")
+        gcs = gcs_server.client()
+        storage["output"] = f"gs://{gcs_bucket}/runs"
+        storage["gcs"] = {"endpoint": gcs_server.endpoint_url}
     try:
         api.create_ftj(
             ftj_manifest(
@@ -155,12 +198,7 @@ def test_finetunejob_end_to_end(
                 },
                 deepspeed={"zeroStage": 0, "precision": "fp32"},
                 resources={"nodes": NODES, "cpu": "1", "memory": "2Gi"},
-                storage={
-                    "output": f"s3://{bucket}/runs",
-                    "endpoint": s3_server.endpoint_url,
-                    "region": s3_server.region,
-                    "credentialsSecret": "s3",
-                },
+                storage=storage,
                 checkpointing={"everySteps": 3},
             )
         )
@@ -227,16 +265,10 @@ def test_finetunejob_end_to_end(
         status = api.wait_phase(namespace, name, "Succeeded", timeout=60)
         assert status["progress"]["step"] == 6
         model_uri = status["outputModel"]
-        assert model_uri.startswith(f"s3://{bucket}/runs/{namespace}/{name}/")
+        assert model_uri.startswith(f"{storage['output']}/{namespace}/{name}/")
         # The exported model loads.
-        prefix = model_uri[len(f"s3://{bucket}/") :].rstrip("/") + "/"
         local = tmp_path / "exported"
-        listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-        assert listing, f"nothing under {model_uri}"
-        for obj in listing:
-            target = local / obj["Key"][len(prefix) :]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, obj["Key"], str(target))
+        download_prefix(model_uri, local, s3, gcs)
         from transformers import AutoModelForSequenceClassification
 
         model = AutoModelForSequenceClassification.from_pretrained(local)
