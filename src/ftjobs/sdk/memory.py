@@ -53,24 +53,16 @@ def estimate(
     gpus = max(gpus_per_node, 1)
     total_gpus = gpus * max(nodes, 1)
     if trainable_params is not None:
-        frozen = params - trainable_params
-        frozen_bytes = int(frozen_bytes_per_param * frozen) // (
-            total_gpus if zero_stage == 3 else 1
-        )
-        inner = estimate(
+        return _lora_estimate(
+            params,
             trainable_params,
-            largest_layer_params=min(largest_layer_params, trainable_params),
+            largest_layer_params=largest_layer_params,
             zero_stage=zero_stage,
             gpus_per_node=gpus_per_node,
             nodes=nodes,
             offload_optimizer=offload_optimizer,
             offload_parameters=offload_parameters,
-        )
-        return Estimate(
-            inner.gpu_bytes + frozen_bytes,
-            inner.cpu_bytes,
-            f"LoRA: {frozen_bytes_per_param:g} B x frozen params + ({inner.formula}) "
-            "over trainable",
+            frozen_bytes_per_param=frozen_bytes_per_param,
         )
     if zero_stage == 0:
         # Replicated: fp16 params (2) + fp16 grads (2) + fp32 master, momentum, variance (12).
@@ -93,6 +85,59 @@ def estimate(
             cpu,
             "DeepSpeed ZeRO-2 estimator: 2Ψ + 18Ψ/N",
         )
+    return _zero3_estimate(
+        params,
+        largest_layer_params=largest_layer_params,
+        gpus=gpus,
+        nodes=nodes,
+        offload_optimizer=offload_optimizer,
+        offload_parameters=offload_parameters,
+    )
+
+
+def _lora_estimate(
+    params: int,
+    trainable_params: int,
+    *,
+    largest_layer_params: int,
+    zero_stage: int,
+    gpus_per_node: int,
+    nodes: int,
+    offload_optimizer: bool,
+    offload_parameters: bool,
+    frozen_bytes_per_param: float,
+) -> Estimate:
+    """Frozen weights at their storage width (sharded only by ZeRO-3) + the trainable
+    ones' full training states."""
+    total_gpus = max(gpus_per_node, 1) * max(nodes, 1)
+    frozen = params - trainable_params
+    frozen_bytes = int(frozen_bytes_per_param * frozen) // (total_gpus if zero_stage == 3 else 1)
+    inner = estimate(
+        trainable_params,
+        largest_layer_params=min(largest_layer_params, trainable_params),
+        zero_stage=zero_stage,
+        gpus_per_node=gpus_per_node,
+        nodes=nodes,
+        offload_optimizer=offload_optimizer,
+        offload_parameters=offload_parameters,
+    )
+    return Estimate(
+        inner.gpu_bytes + frozen_bytes,
+        inner.cpu_bytes,
+        f"LoRA: {frozen_bytes_per_param:g} B x frozen params + ({inner.formula}) over trainable",
+    )
+
+
+def _zero3_estimate(
+    params: int,
+    *,
+    largest_layer_params: int,
+    gpus: int,
+    nodes: int,
+    offload_optimizer: bool,
+    offload_parameters: bool,
+) -> Estimate:
+    total_gpus = gpus * max(nodes, 1)
     # zero_stage == 3: estimate_zero3_model_states_mem_needs with zero_init=True (models
     # are built partitioned), where the CPU figures scale with 1/nodes.
     largest_layer_memory = 4 * largest_layer_params

@@ -201,7 +201,6 @@ def model_card(
 ) -> str:
     """README.md of the exported model: what it is, how it was made, how good, its limits."""
     spec = config.spec
-    hp = spec.hyperparameters
     splits = report.get("splits", {})
     counts = ", ".join(
         f"{name}: {info.get('rows', '?')} rows" for name, info in splits.items() if info
@@ -213,39 +212,8 @@ def model_card(
         if lora
         else "full fine-tuning"
     )
-    hyper = {
-        "learningRate": hp.learning_rate,
-        "epochs": hp.epochs,
-        "maxSteps": hp.max_steps,
-        "optimizerSteps": steps,
-        "globalBatchSize": hp.global_batch_size,
-        "microBatchSize": hp.micro_batch_size,
-        "optimizer": hp.optimizer,
-        "scheduler": hp.scheduler,
-        "warmupSteps": hp.warmup_steps,
-        "weightDecay": hp.weight_decay,
-        "gradientClipping": hp.gradient_clipping,
-        "maxSeqLength": hp.max_seq_length,
-        "seed": hp.seed,
-        "zeroStage": spec.deepspeed.zero_stage,
-        "precision": spec.deepspeed.precision,
-        "processes": world_size,
-    }
-    hyper_lines = "\n".join(f"- {k}: {v}" for k, v in hyper.items() if v is not None)
-    weights = (
-        f"\nThe base model was loaded from the GGUF file `{spec.model.gguf_file}`, which "
-        "transformers dequantizes on load; the weights here are that dequantized model, "
-        "fine-tuned, saved unquantized as safetensors (quantize again for llama.cpp).\n"
-        if spec.model.gguf_file
-        else ""
-    )
-    parent = config.parent
-    continued = (
-        f"\nContinued from the FineTuneJob `{parent.namespace}/{parent.name}` "
-        f"(`model.fromJob: {parent.name}`), whose exported model `{parent.uri}` was the base.\n"
-        if parent is not None
-        else ""
-    )
+    hyper_lines = _hyperparameter_lines(config, steps=steps, world_size=world_size)
+    continued, weights = _origin_notes(config)
     return f"""---
 base_model: {spec.model.uri}
 tags: [ftjobs, {spec.task}]
@@ -282,3 +250,47 @@ training data. It inherits the base model's limits and biases, and the data's. M
 come from the held-out test split described above and say little about other domains.
 Review outputs before using them for decisions about people.
 """
+
+
+def _hyperparameter_lines(config: TrainerConfig, *, steps: int, world_size: int) -> str:
+    spec = config.spec
+    hp = spec.hyperparameters
+    hyper = {
+        "learningRate": hp.learning_rate,
+        "epochs": hp.epochs,
+        "maxSteps": hp.max_steps,
+        "optimizerSteps": steps,
+        "globalBatchSize": hp.global_batch_size,
+        "microBatchSize": hp.micro_batch_size,
+        "optimizer": hp.optimizer,
+        "scheduler": hp.scheduler,
+        "warmupSteps": hp.warmup_steps,
+        "weightDecay": hp.weight_decay,
+        "gradientClipping": hp.gradient_clipping,
+        "maxSeqLength": hp.max_seq_length,
+        "seed": hp.seed,
+        "zeroStage": spec.deepspeed.zero_stage,
+        "precision": spec.deepspeed.precision,
+        "processes": world_size,
+    }
+    return "\n".join(f"- {k}: {v}" for k, v in hyper.items() if v is not None)
+
+
+def _origin_notes(config: TrainerConfig) -> tuple[str, str]:
+    """The card's notes on where the base weights came from: (continued from, GGUF)."""
+    spec = config.spec
+    weights = (
+        f"\nThe base model was loaded from the GGUF file `{spec.model.gguf_file}`, which "
+        "transformers dequantizes on load; the weights here are that dequantized model, "
+        "fine-tuned, saved unquantized as safetensors (quantize again for llama.cpp).\n"
+        if spec.model.gguf_file
+        else ""
+    )
+    parent = config.parent
+    continued = (
+        f"\nContinued from the FineTuneJob `{parent.namespace}/{parent.name}` "
+        f"(`model.fromJob: {parent.name}`), whose exported model `{parent.uri}` was the base.\n"
+        if parent is not None
+        else ""
+    )
+    return continued, weights
