@@ -294,7 +294,7 @@ def op_data_read(job: Job, run: Callable[[], contextlib.AbstractContextManager[A
 
 
 def op_model_download(job: Job, run: Callable[[], contextlib.AbstractContextManager[Any]]):
-    from ftjobs.trainer.recipe import _download_model
+    from ftjobs.trainer.base_model import _download_model
 
     target = job.tmp / "scratch" / "model"
     store = open_store(
