@@ -55,6 +55,12 @@ SCRATCH_SIZE_ENV: Final = "FTJOBS_SCRATCH_SIZE"
 # Where the rendered pod mounts the resolved trainer config.
 CONFIG_MOUNT_DIR: Final = "/etc/ftjobs"
 CONFIG_FILE_NAME: Final = "job.json"
+# The Job's pod-template annotation that carries the resolved trainer config; a downwardAPI
+# volume projects it to CONFIG_MOUNT_DIR/CONFIG_FILE_NAME.
+CONFIG_ANNOTATION: Final = f"{GROUP}/trainer-config"
+# The API server refuses an object whose annotations total more than 256 KiB (keys and
+# values); the config may take half, the rest stays for Kueue's and others' annotations.
+CONFIG_MAX_BYTES: Final = 128 * 1024
 SCRATCH_DIR: Final = "/scratch"
 
 DEFAULT_IMAGE: Final = "ghcr.io/ftjobs/trainer:0.1.0"

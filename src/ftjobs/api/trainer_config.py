@@ -1,8 +1,9 @@
 """The resolved trainer config: what the controller (or `ftjobs run`) hands the trainer.
 
-It travels as JSON in the attempt's ConfigMap (mounted at CONFIG_MOUNT_DIR/CONFIG_FILE_NAME)
-and is the only input of `python -m ftjobs.trainer --config FILE` besides the environment
-(credentials, torchrun's rank variables).
+It travels as JSON in an annotation of the attempt's Job pod template (CONFIG_ANNOTATION,
+which a downwardAPI volume mounts at CONFIG_MOUNT_DIR/CONFIG_FILE_NAME) and is the only
+input of `python -m ftjobs.trainer --config FILE` besides the environment (credentials,
+torchrun's rank variables).
 """
 
 from pydantic import Field

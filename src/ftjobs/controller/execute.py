@@ -31,8 +31,8 @@ log = logging.getLogger("ftjobs.controller")
 # Shared by all workers; a reconcile creates one creation stage at once.
 _POOL = ThreadPoolExecutor(16, thread_name_prefix="ftjobs-create")
 # Test hook, unset in production: "<point>:<namespace>/<name>:<attempt>[:<seconds>]".
-# Points: "before-job" (the attempt's ConfigMap, Service, NetworkPolicy, ServiceAccount and
-# Role exist, its Job and RoleBinding not yet),
+# Points: "before-job" (the attempt's Service, NetworkPolicy, ServiceAccount and Role
+# exist, its Job and RoleBinding not yet),
 # "before-status" (the Job exists, the status does not record it yet). The worker logs
 # "test hook: paused" and sleeps (default 300 s) so the chaos test can SIGKILL the leader
 # there; the other workers and the lease renewal go on, as they would in a slow API call.

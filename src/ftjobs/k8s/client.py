@@ -39,7 +39,6 @@ from ftjobs.k8s.ratelimit import TokenBucket
 
 # (apiVersion, kind) -> resource plural, for the kinds ftjobs reads or writes.
 RESOURCES: dict[tuple[str, str], str] = {
-    ("v1", "ConfigMap"): "configmaps",
     ("v1", "Service"): "services",
     ("v1", "ServiceAccount"): "serviceaccounts",
     ("v1", "Pod"): "pods",

@@ -3,16 +3,17 @@
 The one list of what a FineTuneJob owns. `render_job` renders these objects; the
 controller finds, creates and deletes them through the refs below and never spells a
 kind or an apiVersion itself, so adding a child object is one entry in `CHILD_KINDS`
-(and its renderer in `render_attempt` or `render_rbac`).
+(and its renderer in `render_attempt` or `render_rbac`). The trainer's config is no
+object of its own: the Job carries it (render.config), one API write fewer per attempt.
 
 Creation goes in stages: the objects of one stage are created concurrently, a stage
 only after the previous one exists. Two stages, because every round trip delays the Job:
 first everything the Job's pods need when they are created or start (the ServiceAccount:
-pod admission refuses a pod whose account does not exist; the ConfigMap, Service and
-NetworkPolicy of the attempt) and the Role; then the Job and the RoleBinding together. A
+pod admission refuses a pod whose account does not exist; the Service and NetworkPolicy
+of the attempt) and the Role; then the Job and the RoleBinding together. A
 RoleBinding waits for its Role (a controller without the `bind` verb may only bind a Role
 that exists); the trainer needs it only once it runs. An existing Job therefore means its
-attempt's ConfigMap, Service and NetworkPolicy exist (the controller's crash safety relies
+attempt's Service and NetworkPolicy exist (the controller's crash safety relies
 on it); a RoleBinding lost with a crash is created by the retried first reconcile, which
 creates the whole attempt 1 again (`controller.reconcile.reads_children`).
 """
@@ -63,7 +64,6 @@ ROLE = ChildKind("rbac.authorization.k8s.io/v1", "Role", False, 0, lambda n: n.r
 ROLE_BINDING = ChildKind(
     "rbac.authorization.k8s.io/v1", "RoleBinding", False, 1, lambda n: n.role_binding
 )
-CONFIG_MAP = ChildKind("v1", "ConfigMap", True, 0, lambda n: n.config_map)
 SERVICE = ChildKind("v1", "Service", True, 0, lambda n: n.service)
 NETWORK_POLICY = ChildKind(
     "networking.k8s.io/v1", "NetworkPolicy", True, 0, lambda n: n.network_policy
@@ -75,7 +75,6 @@ CHILD_KINDS: tuple[ChildKind, ...] = (
     SERVICE_ACCOUNT,
     ROLE,
     ROLE_BINDING,
-    CONFIG_MAP,
     SERVICE,
     NETWORK_POLICY,
     JOB,

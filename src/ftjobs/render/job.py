@@ -1,8 +1,9 @@
 """Assembling the children of a FineTuneJob (docs/architecture.md).
 
 Per job, created once: the trainer's ServiceAccount, Role and RoleBinding (`render_rbac`).
-Per attempt: a ConfigMap with the resolved config, a headless Service for the
-rendezvous, and an Indexed Job with one pod per node (`render_attempt`).
+Per attempt: a headless Service for the rendezvous, a NetworkPolicy, and an Indexed Job
+with one pod per node that carries the resolved config in a pod-template annotation
+(render.config, mounted by a downwardAPI volume) (`render_attempt`).
 `render_job` is both, in creation order (what a pod needs exists before the Job).
 """
 
@@ -18,6 +19,7 @@ from ftjobs.api.constants import (
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.parent import ParentJob
 from ftjobs.api.spec import FineTuneJobSpec
+from ftjobs.api.trainer_config import TrainerConfig
 from ftjobs.render import (
     config,
     failure,
@@ -96,7 +98,7 @@ def _container(
 
 
 def _pod_template(
-    spec: FineTuneJobSpec,
+    resolved: TrainerConfig,
     *,
     name: str,
     attempt: int,
@@ -104,10 +106,14 @@ def _pod_template(
     namespace: str,
     settings: RenderSettings,
 ) -> dict[str, Any]:
+    spec = resolved.spec
     meta = object_meta(names.job, namespace=namespace, name=name, uid="", attempt=attempt)
     pod_meta = {
         "labels": meta["labels"],
-        "annotations": {DEFAULT_CONTAINER_ANNOTATION: failure.CONTAINER},
+        "annotations": {
+            DEFAULT_CONTAINER_ANNOTATION: failure.CONTAINER,
+            **config.config_annotation(resolved),
+        },
     }
     pod_spec: dict[str, Any] = {
         # With the Service of the same name, pod i gets the DNS name <job>-<i>.<service>.
@@ -122,7 +128,7 @@ def _pod_template(
         "securityContext": security.pod_security_context(settings),
         **scheduling.pod_scheduling(spec, settings),
         "containers": [_container(spec, names=names, namespace=namespace, settings=settings)],
-        "volumes": volumes.volumes(spec, config_map=names.config_map, settings=settings),
+        "volumes": volumes.volumes(spec, settings=settings),
     }
     pull = list(dict.fromkeys([*settings.image_pull_secrets, *(spec.image_pull_secrets or [])]))
     if pull:
@@ -132,7 +138,7 @@ def _pod_template(
 
 def _job(
     meta: dict[str, Any],
-    spec: FineTuneJobSpec,
+    resolved: TrainerConfig,
     *,
     name: str,
     attempt: int,
@@ -140,6 +146,7 @@ def _job(
     namespace: str,
     settings: RenderSettings,
 ) -> dict[str, Any]:
+    spec = resolved.spec
     nodes = spec.resources.nodes
     job_spec: dict[str, Any] = {
         "completionMode": "Indexed",
@@ -151,7 +158,12 @@ def _job(
         # Kueue admits a queued Job by unsuspending it; a suspended spec starts suspended.
         "suspend": bool(spec.suspend or spec.queue_name),
         "template": _pod_template(
-            spec, name=name, attempt=attempt, names=names, namespace=namespace, settings=settings
+            resolved,
+            name=name,
+            attempt=attempt,
+            names=names,
+            namespace=namespace,
+            settings=settings,
         ),
     }
     if spec.active_deadline_seconds is not None:
@@ -211,7 +223,7 @@ def render_attempt(
     settings: RenderSettings = RenderSettings(),
     parent: ParentJob | None = None,
 ) -> list[dict[str, Any]]:
-    """ConfigMap, headless Service, NetworkPolicy and Indexed Job of attempt `attempt`.
+    """Headless Service, NetworkPolicy and Indexed Job (with the config) of attempt `attempt`.
 
     `parent`: model.fromJob resolved by the controller (required when the spec has it)."""
     spec = job.spec
@@ -245,12 +257,11 @@ def render_attempt(
     if queue is not None and spec.queue_priority_class:
         queue[LABEL_KUEUE_PRIORITY] = spec.queue_priority_class
     return [
-        config.config_map(meta(names.config_map), resolved),
         _service(meta(names.service), name=name, attempt=attempt),
         network_policy(meta(names.network_policy), name=name, attempt=attempt),
         _job(
             meta(names.job, queue),
-            spec,
+            resolved,
             name=name,
             attempt=attempt,
             names=names,
@@ -271,7 +282,7 @@ def render_job(
     settings: RenderSettings = RenderSettings(),
     parent: ParentJob | None = None,
 ) -> list[dict[str, Any]]:
-    """Every child of `attempt`: the trainer's RBAC, then ConfigMap, Service and Job."""
+    """Every child of `attempt`: the trainer's RBAC, then Service, NetworkPolicy and Job."""
     return [
         *render_rbac(job, namespace=namespace, name=name, uid=uid),
         *render_attempt(

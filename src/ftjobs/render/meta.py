@@ -2,7 +2,7 @@
 
 Names are a pure function of (job name, attempt) so the controller finds and adopts its
 children after a restart without storing anything: per-job objects (the trainer's RBAC)
-are `<name>-trainer`, per-attempt objects (ConfigMap, Service, Job) are `<name>-<attempt>`.
+are `<name>-trainer`, per-attempt objects (Service, NetworkPolicy, Job) are `<name>-<attempt>`.
 """
 
 import re
@@ -34,7 +34,6 @@ class ChildNames:
 
     job: str
     service: str
-    config_map: str
     network_policy: str
     service_account: str
     role: str
@@ -60,7 +59,6 @@ def child_names(name: str, attempt: int) -> ChildNames:
     return ChildNames(
         job=per_attempt,
         service=per_attempt,
-        config_map=per_attempt,
         network_policy=per_attempt,
         service_account=per_job,
         role=per_job,

@@ -2,7 +2,7 @@
 
 restricted requires: runAsNonRoot, allowPrivilegeEscalation false, capabilities drop ALL,
 seccompProfile RuntimeDefault (or Localhost), and only the restricted volume types
-(configMap, emptyDir, ... all that the trainer pods use). A fixed non-root uid makes
+(downwardAPI, emptyDir, secret: all that the trainer pods use). A fixed non-root uid makes
 runAsNonRoot verifiable by the kubelet even for images whose USER is a name.
 """
 

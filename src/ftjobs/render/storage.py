@@ -2,8 +2,8 @@
 
 Each storage scheme renders its own part (render.schemes). Credentials are never values
 in a rendered object: only `secretKeyRef`s (and Secret volumes) to the Secrets the spec
-names, so nothing secret can end up in a ConfigMap, a golden file, `ftjobs render`
-output or the Job's spec.
+names, so nothing secret can end up in the trainer's config (a pod annotation), a golden
+file, `ftjobs render` output or the Job's spec.
 """
 
 from typing import Any

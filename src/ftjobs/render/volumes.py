@@ -1,12 +1,18 @@
-"""The pod's volumes: the resolved config, scratch space, /tmp, shared memory, and what
-the storage schemes need (render.schemes: e.g. a credentials file from a Secret).
+"""The pod's volumes: the resolved config (a downwardAPI file from the pod's annotation),
+scratch space, /tmp, shared memory, and what the storage schemes need (render.schemes:
+e.g. a credentials file from a Secret).
 
 Every writable path is an emptyDir, which is what lets the root filesystem be read-only.
 """
 
 from typing import Any
 
-from ftjobs.api.constants import CONFIG_MOUNT_DIR, SCRATCH_DIR
+from ftjobs.api.constants import (
+    CONFIG_ANNOTATION,
+    CONFIG_FILE_NAME,
+    CONFIG_MOUNT_DIR,
+    SCRATCH_DIR,
+)
 from ftjobs.api.spec import FineTuneJobSpec
 from ftjobs.render.schemes import scheme_mounts, scheme_volumes
 from ftjobs.render.settings import RenderSettings
@@ -27,15 +33,26 @@ def scratch_size(spec: FineTuneJobSpec, settings: RenderSettings) -> str | None:
     return spec.resources.scratch_size or settings.scratch_size_limit
 
 
-def volumes(
-    spec: FineTuneJobSpec, *, config_map: str, settings: RenderSettings
-) -> list[dict[str, Any]]:
+def config_volume() -> dict[str, Any]:
+    """The config file: the kubelet writes the pod's CONFIG_ANNOTATION to CONFIG_FILE_NAME,
+    byte for byte, as it would a ConfigMap's key (same file, same path for the trainer)."""
+    field = {"apiVersion": "v1", "fieldPath": f"metadata.annotations['{CONFIG_ANNOTATION}']"}
+    return {
+        "name": CONFIG_VOLUME,
+        # 0444: the trainer reads its config and never changes it.
+        "downwardAPI": {
+            "defaultMode": 0o444,
+            "items": [{"path": CONFIG_FILE_NAME, "fieldRef": field}],
+        },
+    }
+
+
+def volumes(spec: FineTuneJobSpec, *, settings: RenderSettings) -> list[dict[str, Any]]:
     scratch: dict[str, Any] = {}
     if size := scratch_size(spec, settings):
         scratch["sizeLimit"] = size
     out: list[dict[str, Any]] = [
-        # 0444: the trainer reads its config and never changes it.
-        {"name": CONFIG_VOLUME, "configMap": {"name": config_map, "defaultMode": 0o444}},
+        config_volume(),
         # Checkpoints are written here first, then uploaded in the background.
         {"name": SCRATCH_VOLUME, "emptyDir": scratch},
         {"name": TMP_VOLUME, "emptyDir": {}},

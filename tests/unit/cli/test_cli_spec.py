@@ -125,7 +125,7 @@ def test_render_prints_a_yaml_stream_of_objects() -> None:
     assert result.exit_code == 0, result.output
     objects = list(yaml.safe_load_all(result.stdout))
     kinds = {o["kind"] for o in objects}
-    assert {"ConfigMap", "Service", "Job"} <= kinds
+    assert {"Service", "NetworkPolicy", "Job"} <= kinds
     assert all(o["metadata"]["namespace"] == "ml" for o in objects)
     assert "registry.local/trainer:dev" in result.stdout
 

@@ -3,14 +3,20 @@ fail with the field path when it can never be used, and keep the resolution for 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from ftjobs.api.parent import ObservedParent, ParentJob, Unusable, Wait, judge
 from ftjobs.controller.reconcile import Observed, reconcile
-from tests.unit.controller.test_reconcile import T0, applied, cond, make, step
+from tests.unit.controller.test_reconcile import (
+    T0,
+    applied,
+    cond,
+    created_config,
+    make,
+    step,
+)
 
 PARENT_MODEL = "s3://out/runs/ns/run-a/model"
 
@@ -19,18 +25,13 @@ def child() -> Any:
     return make(model={"fromJob": "run-a"})
 
 
-def trainer_config(plan: Any) -> dict[str, Any]:
-    cm = next(o for o in plan.create if o["kind"] == "ConfigMap")
-    return dict(json.loads(next(iter(cm["data"].values()))))
-
-
 def seen(phase: str | None = "Succeeded", *, found: bool = True) -> Observed:
     return Observed(parent=ObservedParent("run-a", found, phase, PARENT_MODEL))
 
 
 def test_succeeded_parent_is_the_base_model_of_the_trainer() -> None:
     job, plan = step(child(), seen(), T0)
-    config = trainer_config(plan)
+    config = created_config(plan)
     assert config["spec"]["model"]["uri"] == PARENT_MODEL
     assert config["spec"]["model"]["fromJob"] is None
     assert config["parent"] == {"name": "run-a", "namespace": "ns", "uri": PARENT_MODEL}
@@ -47,7 +48,7 @@ def test_unfinished_parent_keeps_the_job_pending_and_looks_again(phase: str | No
     assert job.status.message and job.status.message.startswith("spec.model.fromJob:")
     # Once it succeeds, the next reconcile starts attempt 1 from its model.
     job, plan = step(job, seen(), T0)
-    assert trainer_config(plan)["spec"]["model"]["uri"] == PARENT_MODEL
+    assert created_config(plan)["spec"]["model"]["uri"] == PARENT_MODEL
 
 
 @pytest.mark.parametrize(
@@ -72,7 +73,7 @@ def test_retries_use_the_recorded_model_without_reading_the_parent() -> None:
     job, _ = step(child(), seen(), T0)
     # Attempt 1's Job vanished; the parent is gone too (deleted): recreate from status.
     plan = reconcile(job, Observed(parent=None), T0)
-    assert trainer_config(plan)["spec"]["model"]["uri"] == PARENT_MODEL
+    assert created_config(plan)["spec"]["model"]["uri"] == PARENT_MODEL
     assert applied(job, plan).status is not None
 
 
@@ -84,7 +85,7 @@ def test_a_parent_not_read_waits_rather_than_guessing() -> None:
 def test_a_job_without_from_job_never_needs_a_parent() -> None:
     plan = reconcile(make(), Observed(), T0)
     assert plan.create
-    assert trainer_config(plan)["parent"] is None
+    assert created_config(plan)["parent"] is None
 
 
 def test_judge_names_the_verdicts() -> None:

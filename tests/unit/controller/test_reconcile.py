@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from ftjobs.api.constants import (
+    CONFIG_MAX_BYTES,
     EXIT_PERMANENT,
     EXIT_RETRIABLE,
     LABEL_ATTEMPT,
@@ -38,6 +39,7 @@ from ftjobs.controller.reconcile import (
     reconcile_invalid,
 )
 from ftjobs.render import child_names
+from ftjobs.render.config import stored_config
 
 T0 = datetime(2026, 11, 29, 4, 0, 0, tzinfo=UTC)
 NAME = "demo"
@@ -121,6 +123,12 @@ def created_kinds(plan: Plan) -> list[str]:
     return [o["kind"] for o in plan.create]
 
 
+def created_config(plan: Plan) -> dict[str, Any]:
+    """The trainer config the plan's new Job carries (its pod-template annotation)."""
+    batch = next(o for o in plan.create if o["kind"] == "Job")
+    return dict(json.loads(stored_config(batch)))
+
+
 def cond(job: FineTuneJob, ctype: str) -> tuple[str, str] | None:
     assert job.status is not None
     for c in job.status.conditions:
@@ -148,12 +156,12 @@ def test_new_job_creates_attempt_one_and_records_it() -> None:
     job, plan = step(make(), Observed(), T0)
     kinds = created_kinds(plan)
     assert kinds[-1] == "Job", "the Job is created last, after what it mounts"
-    assert {"ConfigMap", "Service", "Job", "ServiceAccount", "Role", "RoleBinding"} <= set(kinds)
+    assert {"Service", "Job", "ServiceAccount", "Role", "RoleBinding"} <= set(kinds)
+    assert "ConfigMap" not in kinds  # the Job carries the config
     assert job.status and job.status.phase == "Pending" and job.status.attempt == 1
     assert cond(job, "Created") == ("True", "JobCreated")
     assert [e.reason for e in plan.events] == ["Created"]
-    config = next(o for o in plan.create if o["kind"] == "ConfigMap")
-    assert json.loads(next(iter(config["data"].values())))["attempt"] == 1
+    assert created_config(plan)["attempt"] == 1
 
 
 def test_pods_ready_means_running_with_a_start_time() -> None:
@@ -223,8 +231,7 @@ def test_retriable_exit_restarts_after_backoff_and_resumes() -> None:
     assert created_kinds(plan)[-1] == "Job"
     new_job = next(o for o in plan.create if o["kind"] == "Job")
     assert new_job["metadata"]["name"] == child_names(NAME, 2).job
-    config = next(o for o in plan.create if o["kind"] == "ConfigMap")
-    resolved = json.loads(next(iter(config["data"].values())))
+    resolved = created_config(plan)
     assert resolved["attempt"] == 2 and resolved["resume"] is True
     assert job.status and job.status.attempt == 2 and job.status.phase == "Pending"
     assert job.status.next_attempt_time is None
@@ -384,8 +391,7 @@ def test_suspend_and_resume() -> None:
     # The attempt ran, and its config starts clean: attempt 2 resumes from LATEST.
     job, plan = step(job, Observed((jobobj(suspended=True),)), T0)
     assert not plan.job_patches
-    cm = next(o for o in plan.create if o["kind"] == "ConfigMap")
-    config = json.loads(cm["data"]["job.json"])
+    config = created_config(plan)
     assert config["attempt"] == 2 and config["resume"] is True
     assert job.status and job.status.phase == "Pending" and job.status.restarts == 0
     assert cond(job, "Suspended") == ("False", "Resumed")
@@ -469,7 +475,6 @@ def test_ttl_deletes_children_once_and_never_outputs() -> None:
     names = child_names(NAME, 1)
     deleted = {(r.kind, r.name) for r in plan.delete}
     assert {
-        ("ConfigMap", names.config_map),
         ("Service", names.service),
         ("NetworkPolicy", names.network_policy),
         ("Job", names.job),
@@ -492,6 +497,21 @@ def test_invalid_object_fails_once_with_a_reason() -> None:
     assert plan.status["observedGeneration"] == 3
     status = FineTuneJobStatus.model_validate(plan.status)
     assert reconcile_invalid(status, 3, "spec.model.uri: bad", T0).empty
+
+
+def test_a_config_too_large_for_the_job_fails_at_once_creating_nothing() -> None:
+    # The Job would carry it in an annotation the API server refuses past 256 KiB.
+    huge = make(deepspeed={"overrides": {"filler": "a" * CONFIG_MAX_BYTES}})
+    job, plan = step(huge, Observed(), T0)
+    assert not plan.create
+    assert job.status and job.status.phase == "Failed"
+    assert cond(job, "Failed") == ("True", "ConfigTooLarge")
+    [event] = plan.events
+    assert event.reason == "ConfigTooLarge" and "spec.deepspeed" in event.message
+    # Negative control: the same job with a small override starts.
+    small = make(deepspeed={"overrides": {"filler": "a"}})
+    _, plan = step(small, Observed(), T0)
+    assert created_config(plan)["spec"]["deepspeed"]["overrides"] == {"filler": "a"}
 
 
 def test_observed_generation_follows_the_spec() -> None:

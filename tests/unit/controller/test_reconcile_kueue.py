@@ -5,14 +5,21 @@ and the queue-wait time. tests/integration/test_kueue.py runs the same on the re
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 from ftjobs.api.job import FineTuneJob
 from ftjobs.controller.observe import observe_workload
 from ftjobs.controller.reconcile import Observed, ObservedWorkload, WorkloadPatch, reconcile
 from ftjobs.render import child_names
-from tests.unit.controller.test_reconcile import NAME, T0, cond, jobobj, make, step
+from tests.unit.controller.test_reconcile import (
+    NAME,
+    T0,
+    cond,
+    created_config,
+    jobobj,
+    make,
+    step,
+)
 
 INSUFFICIENT = (
     "couldn't assign flavors to pod set main: insufficient quota for cpu in flavor "
@@ -79,8 +86,7 @@ def test_preempted_attempt_waits_for_its_pods_then_a_new_attempt_resumes() -> No
     batch = next(o for o in plan.create if o["kind"] == "Job")
     assert batch["metadata"]["name"] == child_names(NAME, 2).job
     assert batch["spec"]["suspend"] is True
-    cm = next(o for o in plan.create if o["kind"] == "ConfigMap")
-    assert json.loads(cm["data"]["job.json"])["resume"] is True
+    assert created_config(plan)["resume"] is True
     assert job.status and job.status.attempt == 2 and job.status.restarts == 0
     assert job.status.phase == "Queued"
     assert "Preempted" in [e.reason for e in plan.events]

@@ -4,6 +4,7 @@ from typing import Any
 
 from ftjobs.api.job import FineTuneJob
 from ftjobs.render import RenderSettings, render_job
+from ftjobs.render.config import stored_config
 from tests.builders import JobBuilder
 
 NAMESPACE = "ml"
@@ -40,6 +41,11 @@ def by_kind(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def pod_spec(objects: list[dict[str, Any]]) -> dict[str, Any]:
     spec: dict[str, Any] = by_kind(objects)["Job"]["spec"]["template"]["spec"]
     return spec
+
+
+def trainer_config_json(objects: list[dict[str, Any]]) -> str:
+    """The config file the pods read: the Job's pod-template annotation."""
+    return stored_config(by_kind(objects)["Job"])
 
 
 def container(objects: list[dict[str, Any]]) -> dict[str, Any]:

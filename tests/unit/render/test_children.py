@@ -49,7 +49,6 @@ def test_creation_stages_put_the_role_before_its_binding_and_the_job_last() -> N
     position = {o["kind"]: i for i, stage in enumerate(stages) for o in stage}
     assert position["Role"] < position["RoleBinding"]
     assert position["ServiceAccount"] < position["Job"]
-    assert position["ConfigMap"] < position["Job"]
     assert position["NetworkPolicy"] < position["Job"]
     assert len(stages) == 2
     assert sorted(o["kind"] for o in stages[-1]) == ["Job", "RoleBinding"]

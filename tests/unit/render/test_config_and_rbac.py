@@ -1,13 +1,15 @@
-"""The attempt's ConfigMap (the trainer's input) and the trainer's RBAC."""
+"""The attempt's trainer config (a Job pod-template annotation) and the trainer's RBAC."""
 
 import json
+from typing import Any
 
 import pytest
 
 from ftjobs.api import constants as c
 from ftjobs.api.trainer_config import TrainerConfig
+from ftjobs.render.config import ConfigTooLarge, config_json
 from tests.builders import make_job
-from tests.unit.render.helpers import NAMESPACE, UID, by_kind, render
+from tests.unit.render.helpers import NAMESPACE, UID, by_kind, render, trainer_config_json
 
 BUILDERS = {
     "cpu": make_job("cpu"),
@@ -23,9 +25,12 @@ def test_config_json_parses_back_into_the_trainer_config(
     key: str, attempt: int, resume: bool
 ) -> None:
     job = BUILDERS[key].build()
-    cm = by_kind(render(job, attempt=attempt, resume=resume))["ConfigMap"]
-    assert list(cm["data"]) == [c.CONFIG_FILE_NAME]
-    text = cm["data"][c.CONFIG_FILE_NAME]
+    objects = render(job, attempt=attempt, resume=resume)
+    # No object of its own: the Job's pod template carries it (one API write fewer).
+    assert "ConfigMap" not in by_kind(objects)
+    template = by_kind(objects)["Job"]["spec"]["template"]
+    text = template["metadata"]["annotations"][c.CONFIG_ANNOTATION]
+    assert trainer_config_json(objects) == text
     config = TrainerConfig.model_validate_json(text)
     assert config.spec == job.spec
     assert (config.name, config.namespace, config.uid) == (job.metadata.name, NAMESPACE, UID)
@@ -35,14 +40,40 @@ def test_config_json_parses_back_into_the_trainer_config(
     data = json.loads(text)
     assert "outputUri" in data and "output_uri" not in data
     assert json.dumps(data, sort_keys=True, indent=2) + "\n" == text
-    assert cm["immutable"] is True
+    assert text == config_json(config)
 
 
 def test_resume_is_the_callers_not_the_specs() -> None:
     job = make_job("llm").checkpoint(resume=True).build()
-    fresh = by_kind(render(job, resume=False))["ConfigMap"]["data"][c.CONFIG_FILE_NAME]
+    fresh = trainer_config_json(render(job, resume=False))
     assert TrainerConfig.model_validate_json(fresh).resume is False
     assert TrainerConfig.model_validate_json(fresh).spec.checkpointing.resume is True
+
+
+def _with_overrides(filler: int) -> list[dict[str, Any]]:
+    job = make_job("big").spec("deepspeed.overrides", {"filler": "a" * filler})
+    return render(job)
+
+
+def test_a_config_too_large_for_the_annotation_is_refused_naming_the_field() -> None:
+    # The bound is exact: key plus JSON bytes up to CONFIG_MAX_BYTES fit, one more does not.
+    base = len(c.CONFIG_ANNOTATION) + len(trainer_config_json(_with_overrides(0)).encode())
+    room = c.CONFIG_MAX_BYTES - base
+    fits = trainer_config_json(_with_overrides(room))
+    assert len(c.CONFIG_ANNOTATION) + len(fits.encode()) == c.CONFIG_MAX_BYTES
+    with pytest.raises(ConfigTooLarge) as err:
+        _with_overrides(room + 1)
+    message = str(err.value)
+    assert f"{c.CONFIG_MAX_BYTES + 1} bytes" in message
+    assert c.CONFIG_ANNOTATION in message
+    assert "largest: spec.deepspeed (" in message
+    # Well below the API server's 256 KiB for all of a pod's annotations together.
+    assert c.CONFIG_MAX_BYTES <= 256 * 1024 // 2
+
+
+def test_todays_configs_are_far_below_the_bound() -> None:
+    for builder in BUILDERS.values():
+        assert len(trainer_config_json(render(builder))) < c.CONFIG_MAX_BYTES // 10
 
 
 def test_role_allows_only_reading_and_patching_its_own_job() -> None:

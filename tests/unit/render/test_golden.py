@@ -118,7 +118,7 @@ CASES: dict[str, Case] = {
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style, literal blocks for multi-line strings (the ConfigMap's JSON)."""
+    """Block style, literal blocks for multi-line strings (the config JSON annotation)."""
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

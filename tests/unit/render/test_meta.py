@@ -14,8 +14,8 @@ LONGEST = "a" * JOB_NAME_MAX
 def test_names_are_deterministic_and_per_attempt() -> None:
     one, two = child_names("llm", 1), child_names("llm", 2)
     assert child_names("llm", 1) == one
-    assert (one.job, one.service, one.config_map) == ("llm-1", "llm-1", "llm-1")
-    assert (two.job, two.service, two.config_map) == ("llm-2", "llm-2", "llm-2")
+    assert (one.job, one.service, one.network_policy) == ("llm-1", "llm-1", "llm-1")
+    assert (two.job, two.service, two.network_policy) == ("llm-2", "llm-2", "llm-2")
     # RBAC is per job: every attempt uses the same ServiceAccount.
     assert one.service_account == two.service_account == "llm-trainer"
     assert one.role == one.role_binding == "llm-trainer"
@@ -38,7 +38,6 @@ def test_rendered_objects_use_the_child_names() -> None:
         "ServiceAccount": names.service_account,
         "Role": names.role,
         "RoleBinding": names.role_binding,
-        "ConfigMap": names.config_map,
         "Service": names.service,
         "NetworkPolicy": names.network_policy,
         "Job": names.job,
@@ -92,7 +91,7 @@ def test_labels_on_every_object_and_attempt_only_on_attempt_objects() -> None:
     }
     for kind in ("ServiceAccount", "Role", "RoleBinding"):
         assert objects[kind]["metadata"]["labels"] == common
-    for kind in ("ConfigMap", "Service", "NetworkPolicy", "Job"):
+    for kind in ("Service", "NetworkPolicy", "Job"):
         assert objects[kind]["metadata"]["labels"] == {**common, c.LABEL_ATTEMPT: "4"}
     pod_labels = objects["Job"]["spec"]["template"]["metadata"]["labels"]
     assert pod_labels == {**common, c.LABEL_ATTEMPT: "4"}
@@ -104,7 +103,7 @@ def test_queue_label_on_the_job_only() -> None:
     assert objects["Job"]["metadata"]["labels"][c.LABEL_KUEUE_QUEUE] == "team-a"
     # On the pods Kueue's pod integration would take them for standalone workloads.
     assert c.LABEL_KUEUE_QUEUE not in objects["Job"]["spec"]["template"]["metadata"]["labels"]
-    for kind in ("ConfigMap", "Service", "ServiceAccount"):
+    for kind in ("Service", "NetworkPolicy", "ServiceAccount"):
         assert c.LABEL_KUEUE_QUEUE not in objects[kind]["metadata"]["labels"]
 
 
@@ -114,7 +113,7 @@ def test_render_job_is_rbac_then_attempt_in_creation_order() -> None:
     rbac = render_rbac(job, **kw)
     attempt = render_attempt(job, attempt=2, resume=True, **kw)
     assert [o["kind"] for o in rbac] == ["ServiceAccount", "Role", "RoleBinding"]
-    assert [o["kind"] for o in attempt] == ["ConfigMap", "Service", "NetworkPolicy", "Job"]
+    assert [o["kind"] for o in attempt] == ["Service", "NetworkPolicy", "Job"]
     assert render(job, attempt=2, resume=True) == rbac + attempt
 
 

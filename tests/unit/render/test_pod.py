@@ -3,9 +3,17 @@
 from typing import Any
 
 from ftjobs.api import constants as c
+from ftjobs.api.trainer_config import TrainerConfig
 from ftjobs.render import RenderSettings
 from tests.builders import JobBuilder, make_job
-from tests.unit.render.helpers import by_kind, container, env, pod_spec, render
+from tests.unit.render.helpers import (
+    by_kind,
+    container,
+    env,
+    pod_spec,
+    render,
+    trainer_config_json,
+)
 
 
 def mounts(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -95,7 +103,21 @@ def test_config_scratch_and_tmp_volumes() -> None:
         "mountPath": c.CONFIG_MOUNT_DIR,
         "readOnly": True,
     }
-    assert volumes(objects)["config"]["configMap"]["name"] == "llm-2"
+    # The kubelet writes the pod's config annotation to job.json, read-only.
+    assert volumes(objects)["config"]["downwardAPI"] == {
+        "defaultMode": 0o444,
+        "items": [
+            {
+                "path": c.CONFIG_FILE_NAME,
+                "fieldRef": {
+                    "apiVersion": "v1",
+                    "fieldPath": f"metadata.annotations['{c.CONFIG_ANNOTATION}']",
+                },
+            }
+        ],
+    }
+    annotations = by_kind(objects)["Job"]["spec"]["template"]["metadata"]["annotations"]
+    assert TrainerConfig.model_validate_json(annotations[c.CONFIG_ANNOTATION]).attempt == 2
     assert volumes(objects)["scratch"]["emptyDir"] == {}
     assert {c.SCRATCH_DIR, "/tmp"} <= got.keys()
     # Every mount has a volume and every volume is mounted.
@@ -150,7 +172,7 @@ def test_credentials_come_only_from_secret_key_refs() -> None:
         if "value" in entry:
             assert not any(w in entry["name"] for w in ("SECRET", "TOKEN", "ACCESS_KEY"))
     assert "envFrom" not in str(objects)
-    config = by_kind(objects)["ConfigMap"]["data"][c.CONFIG_FILE_NAME]
+    config = trainer_config_json(objects)
     assert "s3-creds" in config and "AWS_" not in config
 
 

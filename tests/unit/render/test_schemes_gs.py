@@ -2,10 +2,9 @@
 
 from typing import Any
 
-from ftjobs.api import constants as c
 from ftjobs.render.schemes import secret_needs
 from tests.builders import JobBuilder, make_job
-from tests.unit.render.helpers import by_kind, container, env, pod_spec, render
+from tests.unit.render.helpers import container, env, pod_spec, render, trainer_config_json
 from tests.unit.render.test_security import restricted_violations
 
 KEY_FILE = "/var/run/secrets/ftjobs/gcs/service-account.json"
@@ -49,8 +48,8 @@ def test_the_key_is_a_read_only_file_from_the_secret() -> None:
     # Mixed schemes: the s3:// credentials are still there for the model and data.
     assert variables["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "s3-creds"
     assert restricted_violations(pod_spec(objects)) == []
-    # The ConfigMap names the Secret, never a key.
-    config = by_kind(objects)["ConfigMap"]["data"][c.CONFIG_FILE_NAME]
+    # The config (a pod annotation) names the Secret, never a key.
+    config = trainer_config_json(objects)
     assert "gcs-key" in config and "private_key" not in config
 
 
@@ -59,7 +58,7 @@ def test_without_a_secret_the_pods_use_their_own_identity() -> None:
     assert "gcs-credentials" not in str(pod_spec(objects)["volumes"])
     assert "GOOGLE_APPLICATION_CREDENTIALS" not in env(objects)
     # The endpoint reaches the trainer through the spec (job.json), not the environment.
-    config = by_kind(objects)["ConfigMap"]["data"][c.CONFIG_FILE_NAME]
+    config = trainer_config_json(objects)
     assert "http://fake-gcs:4443" in config
 
 

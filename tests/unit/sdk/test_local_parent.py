@@ -10,6 +10,7 @@ import pytest
 
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.validation import SpecError
+from ftjobs.render.config import stored_config
 from ftjobs.sdk.local import local_config
 from ftjobs.sdk.manifests import render_manifests
 
@@ -71,6 +72,5 @@ def test_a_missing_or_unfinished_run_is_an_error_at_the_field(
 
 def test_render_assumes_the_parent_shares_the_output() -> None:
     objs = render_manifests(job())
-    cm = next(o for o in objs if o["kind"] == "ConfigMap")
-    text = next(iter(cm["data"].values()))
+    text = stored_config(next(o for o in objs if o["kind"] == "Job"))
     assert '"uri": "s3://out/runs/ml/first/model"' in text

@@ -20,6 +20,7 @@ from ftjobs.controller.reconcile.parent import resolve_parent
 from ftjobs.controller.reconcile.plan import Event, JobPatch
 from ftjobs.controller.reconcile.state import JobNextState
 from ftjobs.render import JOB, RenderSettings, child_names, render_job
+from ftjobs.render.config import ConfigTooLarge
 
 
 def start_attempt(
@@ -31,8 +32,8 @@ def start_attempt(
     parent = resolve_parent(nxt, meta.namespace)
     if parent is False:
         return
-    nxt.create.extend(
-        render_job(
+    try:
+        objects = render_job(
             job,
             namespace=meta.namespace,
             name=meta.name,
@@ -42,7 +43,11 @@ def start_attempt(
             settings=settings or RenderSettings(),
             parent=parent,
         )
-    )
+    except ConfigTooLarge as exc:
+        # No retry makes it fit: the spec must change (a new FineTuneJob).
+        fail(nxt, "ConfigTooLarge", str(exc))
+        return
+    nxt.create.extend(objects)
     job_name = child_names(meta.name, attempt).job
     nxt.status.attempt = attempt
     nxt.status.next_attempt_time = None
@@ -131,7 +136,7 @@ def _resume_in_new_attempt(
 ) -> None:
     """Resume a suspended attempt 1 that ran: attempt 2 resumes from its checkpoint.
 
-    Attempt 1's config (resume: false) is immutable in its ConfigMap; unsuspending that Job
+    Attempt 1's config (resume: false) is immutable in its Job's pod template; unsuspending it
     would train from step 0 again. Its pods must be gone first (they checkpoint on SIGTERM),
     or two gangs would write the same checkpoints.
     """
