@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from ftjobs.api.constants import API_VERSION, CRD_NAME, KIND, LABEL_JOB
 from ftjobs.k8s import Kube
+from ftjobs.render.config import stored_config
 
 REPO = Path(__file__).resolve().parents[2]
 # The generated CRD; FTJOBS_CRD points the controller tests at another file (a CRD being
@@ -154,6 +155,11 @@ class Api:
 
     def jobs(self, namespace: str, name: str) -> list[dict[str, Any]]:
         return self.kube.list("batch/v1", "Job", namespace, f"{LABEL_JOB}={name}")
+
+    def trainer_config(self, namespace: str, job_name: str) -> dict[str, Any]:
+        """The config an attempt's Job carries: its pods' job.json (a pod annotation)."""
+        job = self.kube.get("batch/v1", "Job", namespace, job_name)
+        return dict(json.loads(stored_config(job)))
 
     def pods(self, namespace: str, name: str, attempt: int | None = None) -> list[dict[str, Any]]:
         selector = f"{LABEL_JOB}={name}"

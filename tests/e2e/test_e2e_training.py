@@ -3,8 +3,9 @@ command, env and mounted config run as local processes -> S3 -> status -> Succee
 
 kwok only pretends to run pods, so the test plays the kubelet: it reads the pod template
 the controller created, resolves its env (fieldRefs, the Secret's keys), materialises its
-volumes (the ConfigMap, emptyDirs) as local directories, and runs one process per Job
-index with MASTER_ADDR at 127.0.0.1 and a kubeconfig for the trainer's ServiceAccount.
+volumes (job.json from the pod's config annotation, as its downwardAPI volume says;
+emptyDirs) as local directories, and runs one process per Job index with MASTER_ADDR at
+127.0.0.1 and a kubeconfig for the trainer's ServiceAccount.
 A tiny model fine-tunes on CPU with its data on the test S3 server and its output on S3 or,
 in the gs:// variant, on fake-gcs-server (a mixed-scheme job); rank 0 publishes progress
 into the FineTuneJob's status; the test then ends the kwok pods with the processes' exit
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import Api, ControllerProcess, ftj_manifest, install_crd, kubectl
+from tests.image.pod_runner import downward_api_files
 from tests.training.tiny import make_tiny_model, tiny_dataset
 
 NODES = 2
@@ -49,19 +51,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def materialise(
-    pod_spec: dict[str, Any], config_maps: dict[str, dict[str, str]], root: Path
-) -> dict[str, str]:
-    """Local directories for the container's volume mounts: {mountPath: local dir}."""
+def materialise(pod_spec: dict[str, Any], pod_meta: dict[str, Any], root: Path) -> dict[str, str]:
+    """Local directories for the container's volume mounts: {mountPath: local dir}; a
+    downwardAPI volume's files from the pod's metadata, as the kubelet writes them."""
     volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
     mounts: dict[str, str] = {}
     for mount in pod_spec["containers"][0].get("volumeMounts", []):
         local = root / mount["name"]
         local.mkdir(parents=True, exist_ok=True)
         volume = volumes[mount["name"]]
-        if "configMap" in volume:
-            for key, value in config_maps[volume["configMap"]["name"]].items():
-                (local / key).write_text(value)
+        if "downwardAPI" in volume:
+            for path, value in downward_api_files(volume, pod_meta).items():
+                (local / path).write_text(value)
         mounts[mount["mountPath"]] = str(local)
     return mounts
 
@@ -206,7 +207,6 @@ def test_finetunejob_end_to_end(
         job = api.kube.get("batch/v1", "Job", namespace, f"{name}-1")
         template = job["spec"]["template"]
         container = template["spec"]["containers"][0]
-        cm = api.kube.get("v1", "ConfigMap", namespace, f"{name}-1")
         secret = {
             "s3": {
                 "AWS_ACCESS_KEY_ID": s3_server.access_key,
@@ -223,7 +223,7 @@ def test_finetunejob_end_to_end(
         logs: dict[int, Path] = {}
         for index, pod in sorted(by_index.items()):
             root = tmp_path / f"pod-{index}"
-            mounts = materialise(template["spec"], {cm["metadata"]["name"]: cm["data"]}, root)
+            mounts = materialise(template["spec"], pod["metadata"], root)
             env = resolve_env(container, pod, index, secret)
             env = {k: localise(v, mounts) for k, v in env.items()}
             argv = [localise(expand(a, env), mounts) for a in container["command"]]

@@ -3,7 +3,8 @@
 What a kubelet would do with the pod spec, for one container: the image's entrypoint
 replaced by ``command``/``args`` (with ``$(VAR)`` expanded from the env), the env with
 ``fieldRef`` values taken from the pod's metadata, ``emptyDir`` volumes as fresh
-world-writable directories, ``configMap`` volumes as read-only files with the map's data,
+world-writable directories, ``downwardAPI`` volumes as read-only files with the pod's
+annotation or label values (the trainer's config),
 and the securityContext (user/group, fsGroup, read-only root filesystem with nothing else
 writable, no privilege escalation, dropped capabilities, the runtime's default seccomp).
 Images come from the storage `hack/build-images.sh` builds into, under the refs it prints.
@@ -117,6 +118,14 @@ def field_value(path: str, meta: dict[str, Any]) -> str:
     return str(meta[key])
 
 
+def downward_api_files(volume: dict[str, Any], meta: dict[str, Any]) -> dict[str, str]:
+    """A downwardAPI volume's files as the kubelet writes them: {path: the field's value}."""
+    return {
+        item["path"]: field_value(item["fieldRef"]["fieldPath"], meta)
+        for item in volume["downwardAPI"]["items"]
+    }
+
+
 @dataclass
 class PodRun:
     """One container of a pod spec, ready to run under podman."""
@@ -124,7 +133,6 @@ class PodRun:
     pod: dict[str, Any]
     container: dict[str, Any]
     meta: dict[str, Any]
-    config_maps: dict[str, dict[str, str]]
     workdir: Path
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -156,14 +164,13 @@ class PodRun:
                 host.mkdir(parents=True)
                 if "emptyDir" in vol:
                     host.chmod(0o777)  # as the kubelet creates an emptyDir
-                elif "configMap" in vol:
-                    data = self.config_maps[vol["configMap"]["name"]]
-                    for key, text in data.items():
-                        (host / key).write_text(text)
-                        (host / key).chmod(vol["configMap"].get("defaultMode", 0o644))
+                elif "downwardAPI" in vol:
+                    for path, text in downward_api_files(vol, self.meta).items():
+                        (host / path).write_text(text)
+                        (host / path).chmod(vol["downwardAPI"].get("defaultMode", 0o644))
                 else:
                     raise AssertionError(f"volume kind not handled here: {vol}")
-            ro = mount.get("readOnly") or "configMap" in vol
+            ro = mount.get("readOnly") or "downwardAPI" in vol
             args += ["--volume", f"{host}:{mount['mountPath']}:{'ro' if ro else 'rw'},z"]
         return args
 

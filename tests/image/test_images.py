@@ -1,9 +1,9 @@
 """The images built from ./Dockerfile (hack/build-images.sh) run what the cluster runs.
 
 The controller image runs as the Helm chart's Deployment renders it, the trainer image as
-`render` writes the pod (uid/gid 1000, read-only root filesystem, the emptyDir and
-ConfigMap mounts), both under podman with a real OCI runtime. The archives handed to
-containerd hold the same images.
+`render` writes the pod (uid/gid 1000, read-only root filesystem, the emptyDir mounts and
+the config file a downwardAPI volume makes of the pod's annotation), both under podman
+with a real OCI runtime. The archives handed to containerd hold the same images.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ def _trainer_pod(tmp: Path, job: FineTuneJob | None = None) -> PodRun:
     job = job or make_job("img").build()
     objs = render_job(job, namespace="ns", name="img", uid="u-1", attempt=1, resume=False)
     batch = next(o for o in objs if o["kind"] == "Job")
-    config_maps = {o["metadata"]["name"]: o["data"] for o in objs if o["kind"] == "ConfigMap"}
     template = batch["spec"]["template"]
     meta = {
         "name": "img-1-0-abcde",
@@ -57,7 +56,7 @@ def _trainer_pod(tmp: Path, job: FineTuneJob | None = None) -> PodRun:
         },
     }
     spec = template["spec"]
-    return PodRun(spec, spec["containers"][0], meta, config_maps, tmp)
+    return PodRun(spec, spec["containers"][0], meta, tmp)
 
 
 def _controller_pod(tmp: Path) -> PodRun:
@@ -73,7 +72,7 @@ def _controller_pod(tmp: Path) -> PodRun:
     meta = {"name": "ftjobs-controller-0", "namespace": "ftjobs-system", "labels": {}}
     meta["labels"] = template["metadata"].get("labels", {})
     spec = template["spec"]
-    return PodRun(spec, spec["containers"][0], meta, {}, tmp)
+    return PodRun(spec, spec["containers"][0], meta, tmp)
 
 
 @pytest.fixture

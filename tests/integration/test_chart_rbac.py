@@ -86,13 +86,11 @@ def path_retry(api: Api, cluster: Any, ns: str, name: str) -> None:
 def path_prune(api: Api, cluster: Any, ns: str, name: str) -> None:
     _fail_retriably(api, cluster, ns, name, 1)
     _fail_retriably(api, cluster, ns, name, 2)
-    # Attempt 3 runs: attempt 1's Job, ConfigMap and Service are pruned, attempt 2's kept.
+    # Attempt 3 runs: attempt 1's Job, Service and NetworkPolicy are pruned, attempt 2's kept.
     wait_for(
         f"{name}: attempt 1 pruned",
         lambda: (
-            api.kube.get_or_none("v1", "ConfigMap", ns, f"{name}-1") is None
-            and sorted(j["metadata"]["name"] for j in api.jobs(ns, name))
-            == [f"{name}-2", f"{name}-3"]
+            sorted(j["metadata"]["name"] for j in api.jobs(ns, name)) == [f"{name}-2", f"{name}-3"]
         ),
         90,
     )
@@ -116,7 +114,7 @@ def path_ttl(api: Api, cluster: Any, ns: str, name: str) -> None:
         f"{name}: children deleted after the TTL",
         lambda: (
             not api.jobs(ns, name)
-            and api.kube.get_or_none("v1", "ConfigMap", ns, f"{name}-1") is None
+            and api.kube.get_or_none("v1", "Service", ns, f"{name}-1") is None
             and api.kube.get_or_none("v1", "ServiceAccount", ns, f"{name}-trainer") is None
             and api.kube.get_or_none("rbac.authorization.k8s.io/v1", "Role", ns, f"{name}-trainer")
             is None

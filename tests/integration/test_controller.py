@@ -21,7 +21,12 @@ import pytest
 import yaml
 from kubernetes import client
 
-from ftjobs.api.constants import EXIT_PERMANENT, EXIT_RETRIABLE, LABEL_KUEUE_QUEUE
+from ftjobs.api.constants import (
+    CONFIG_ANNOTATION,
+    EXIT_PERMANENT,
+    EXIT_RETRIABLE,
+    LABEL_KUEUE_QUEUE,
+)
 from ftjobs.api.status import Progress
 from ftjobs.k8s import Kube
 from ftjobs.trainer.progress_k8s import KubernetesProgressReporter
@@ -95,7 +100,6 @@ def test_children_with_owner_references_then_running_then_succeeded(
     svc = kube.get("v1", "Service", namespace, f"{name}-1")
     assert svc["spec"]["clusterIP"] == "None"
     for api_version, kind, obj_name in [
-        ("v1", "ConfigMap", f"{name}-1"),
         ("v1", "Service", f"{name}-1"),
         ("networking.k8s.io/v1", "NetworkPolicy", f"{name}-1"),
         ("batch/v1", "Job", f"{name}-1"),
@@ -105,7 +109,16 @@ def test_children_with_owner_references_then_running_then_succeeded(
     ]:
         obj = kube.get(api_version, kind, namespace, obj_name)
         assert owner_uids(obj) == {uid}, f"{kind} {obj_name} is not owned by the FineTuneJob"
+    # The trainer's config is no ConfigMap: the Job's pod template carries it, and every
+    # pod has it as the annotation its downwardAPI volume turns into job.json.
+    assert not kubectl(
+        cluster, "get", "configmaps", "-n", namespace, "-o", "name", "-l", f"ftjobs.dev/job={name}"
+    ).strip()
+    assert api.trainer_config(namespace, f"{name}-1")["attempt"] == 1
     pods = api.running_pods(namespace, name, 1, 2)
+    template = job["spec"]["template"]["metadata"]["annotations"]
+    for pod in pods:
+        assert pod["metadata"]["annotations"][CONFIG_ANNOTATION] == template[CONFIG_ANNOTATION]
     assert all(p["spec"].get("nodeName") for p in pods)
     for pod in pods:
         cluster.pod_exit(pod["metadata"]["name"], namespace, 0)
@@ -156,8 +169,7 @@ def test_retriable_exit_starts_attempt_two_that_resumes(
     wait_for("attempt 2", lambda: api.status(namespace, name).get("attempt") == 2, 60)
     status = api.status(namespace, name)
     assert status["restarts"] == 1
-    cm = api.kube.get("v1", "ConfigMap", namespace, f"{name}-2")
-    config = json.loads(next(iter(cm["data"].values())))
+    config = api.trainer_config(namespace, f"{name}-2")
     assert config["attempt"] == 2 and config["resume"] is True
     api.wait_phase(namespace, name, "Running")
     reasons = [e["reason"] for e in api.events(namespace, name)]
@@ -229,8 +241,8 @@ def test_delete_garbage_collects_children(
         left = []
         for api_version, kind in [
             ("batch/v1", "Job"),
-            ("v1", "ConfigMap"),
             ("v1", "Service"),
+            ("networking.k8s.io/v1", "NetworkPolicy"),
             ("v1", "ServiceAccount"),
             ("rbac.authorization.k8s.io/v1", "Role"),
             ("rbac.authorization.k8s.io/v1", "RoleBinding"),
@@ -267,7 +279,7 @@ def test_ttl_deletes_children_but_keeps_the_record(
         "children deleted",
         lambda: (
             not api.jobs(namespace, name)
-            and api.kube.get_or_none("v1", "ConfigMap", namespace, f"{name}-1") is None
+            and api.kube.get_or_none("v1", "Service", namespace, f"{name}-1") is None
         ),
         30,
     )
@@ -332,8 +344,7 @@ def test_suspend_then_resume(
     status = api.wait_phase(namespace, name, "Running")
     assert condition(status, "Suspended")["status"] == "False"
     assert status["restarts"] == 0 and status["attempt"] == 2
-    cm = api.kube.get("v1", "ConfigMap", namespace, f"{name}-2")
-    assert json.loads(next(iter(cm["data"].values())))["resume"] is True
+    assert api.trainer_config(namespace, f"{name}-2")["resume"] is True
 
 
 def test_kueue_job_waits_until_admitted(
@@ -591,8 +602,7 @@ def test_from_job_waits_for_the_parent_then_starts_from_its_model(
     parent = api.wait_phase(namespace, "parent-a", "Succeeded")
     status = api.wait_phase(namespace, "child-a", "Running", timeout=60)
     assert status["baseModel"] == parent["outputModel"]
-    cm = api.kube.get("v1", "ConfigMap", namespace, "child-a-1")
-    config = json.loads(next(iter(cm["data"].values())))
+    config = api.trainer_config(namespace, "child-a-1")
     assert config["spec"]["model"]["uri"] == parent["outputModel"]
     assert config["parent"] == {
         "name": "parent-a",

@@ -137,12 +137,11 @@ def test_kill_9_during_a_burst_loses_and_duplicates_nothing(cluster: Any, namesp
 # --- kills aimed at half-finished attempts ------------------------------------------------
 
 # (test hook point, attempt): the leader stops (FTJOBS_TEST_PAUSE, controller/execute.py)
-# after creating an attempt's ConfigMap/Service/RBAC but before its Job, or after the Job
+# after creating an attempt's Service/NetworkPolicy/RBAC but before its Job, or after the Job
 # but before the status records it; attempt 2 is a retry half-done.
 AIMS = (("before-job", 1), ("before-job", 2), ("before-status", 2), ("before-status", 1))
 ROUNDS = int(os.environ.get("FTJOBS_CHAOS_ROUNDS", str(len(AIMS))))
 CHILD_KINDS = (
-    ("v1", "ConfigMap"),
     ("v1", "Service"),
     ("networking.k8s.io/v1", "NetworkPolicy"),
     ("v1", "ServiceAccount"),

@@ -17,10 +17,11 @@ from tests.e2e.harness import Api, ControllerProcess, ftj_manifest, install_crd,
 
 pytestmark = pytest.mark.integration
 
-# What the first reconcile must write: seven children (ServiceAccount, Role, RoleBinding,
-# ConfigMap, Service, NetworkPolicy, Job), the status (attempt 1, Pending) and the Created
-# event. It reads nothing (a new job has no children; `reconcile.reads_children`).
-FIRST_RECONCILE_LIMIT = 9
+# What the first reconcile must write: six children (ServiceAccount, Role, RoleBinding,
+# Service, NetworkPolicy, Job; the trainer's config rides in the Job), the status (attempt
+# 1, Pending) and the Created event. It reads nothing (a new job has no children;
+# `reconcile.reads_children`).
+FIRST_RECONCILE_LIMIT = 8
 
 
 def first_reconcile(proc: ControllerProcess, ftj: str) -> dict[str, Any] | None:
@@ -50,6 +51,6 @@ def test_first_reconcile_request_count(cluster: Any, namespace: str) -> None:
     finally:
         proc.stop()
     # Negative control: the count is of this reconcile's requests, and it saw them all
-    # (seven creates, the status patch, the event), else it would be below 9.
-    assert record["requests"] >= 9, record
+    # (six creates, the status patch, the event), else it would be below 8.
+    assert record["requests"] >= 8, record
     assert record["requests"] <= FIRST_RECONCILE_LIMIT, record

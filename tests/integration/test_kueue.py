@@ -82,8 +82,7 @@ def finish(cluster: Any, api: Api, ns: str, name: str, attempt: int, nodes: int 
 
 
 def resume_flag(api: Api, ns: str, name: str, attempt: int) -> bool:
-    cm = api.kube.get("v1", "ConfigMap", ns, f"{name}-{attempt}")
-    return bool(json.loads(cm["data"]["job.json"])["resume"])
+    return bool(api.trainer_config(ns, f"{name}-{attempt}")["resume"])
 
 
 def wait_kueue_reason(api: Api, ns: str, name: str) -> dict[str, Any]:

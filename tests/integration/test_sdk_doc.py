@@ -34,7 +34,6 @@ def test_sdk_doc_example_runs(
     out = printed.getvalue()
     assert "epochs: 1" in out
     kinds = [
-        "ConfigMap",
         "Job",
         "NetworkPolicy",
         "Role",
