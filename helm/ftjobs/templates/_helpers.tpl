@@ -49,7 +49,7 @@ What the controller does in a watched namespace, and nothing more (least privile
 manifests/base/rbac.yaml identical, tests/integration/test_helm.py compares them):
 - FineTuneJobs: watch them, patch annotations (cancel bookkeeping) and the status;
 - the children of each attempt: create, read back (create-or-adopt), delete (cancel, TTL),
-  and patch Jobs (suspend/resume);
+  and patch Jobs (suspend/resume); no ConfigMaps: the Job carries the trainer's config;
 - pods: read only, to classify a failed attempt by exit code and to see pods stuck
   before starting (watched: that changes nothing in their Job);
 - events: create (one per phase transition);
@@ -68,7 +68,7 @@ No access to Secrets: pods reference the credentials Secret by name, the kubelet
   resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
-  resources: ["configmaps", "services", "serviceaccounts"]
+  resources: ["services", "serviceaccounts"]
   verbs: ["get", "create", "delete"]
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]
