@@ -115,6 +115,10 @@ def test_children_with_owner_references_then_running_then_succeeded(
         cluster, "get", "configmaps", "-n", namespace, "-o", "name", "-l", f"ftjobs.dev/job={name}"
     ).strip()
     assert api.trainer_config(namespace, f"{name}-1")["attempt"] == 1
+    # What docs/architecture.md tells a user to run to read it.
+    path = "{.spec.template.metadata.annotations['ftjobs\\.dev/trainer-config']}"
+    shown = kubectl(cluster, "get", "job", f"{name}-1", "-n", namespace, "-o", f"jsonpath={path}")
+    assert json.loads(shown) == api.trainer_config(namespace, f"{name}-1")
     pods = api.running_pods(namespace, name, 1, 2)
     template = job["spec"]["template"]["metadata"]["annotations"]
     for pod in pods:
