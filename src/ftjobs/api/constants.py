@@ -33,6 +33,10 @@ LABEL_KUEUE_PRIORITY: Final = "kueue.x-k8s.io/priority-class"
 KUEUE_WORKLOAD_API: Final = "kueue.x-k8s.io/v1beta2"
 LABEL_KUEUE_JOB_UID: Final = "kueue.x-k8s.io/job-uid"
 MANAGER: Final = "ftjobs-controller"
+# The trainer's identity shared by every FineTuneJob of a namespace (ServiceAccount, Role
+# and RoleBinding of this name). A dot, because a FineTuneJob name (a DNS-1035 label) has
+# none: the per-job identity `<name>-trainer` can never take this name.
+TRAINER_IDENTITY: Final = "ftjobs.trainer"
 
 # `ftjobs cancel` sets this annotation; the controller deletes the running attempt and
 # marks the job Cancelled (the record stays). Shared by the SDK and the controller.

@@ -91,16 +91,18 @@ class ServiceAccount(ApiModel):
     name: DnsSubdomain | None = Field(
         default=None,
         description="An existing ServiceAccount in the job's namespace to run the pods as "
-        "(bound to the job's own Role so rank 0 can report progress). When unset the "
-        "controller creates <job>-trainer.",
+        "(bound to the job's own Role so rank 0 can report progress). When neither name nor "
+        "annotations is set, the pods run as the namespace's shared trainer identity "
+        "ftjobs.trainer, which the controller creates once per namespace.",
     )
     annotations: (
         dict[Annotated[str, Field(max_length=316)], Annotated[str, Field(max_length=1024)]] | None
     ) = Field(
         default=None,
         max_length=32,
-        description="Annotations of the ServiceAccount the controller creates, e.g. "
-        "eks.amazonaws.com/role-arn or iam.gke.io/gcp-service-account.",
+        description="Annotations of a ServiceAccount of this job's own (<job>-trainer, created "
+        "by the controller), e.g. eks.amazonaws.com/role-arn or "
+        "iam.gke.io/gcp-service-account.",
     )
 
     @model_validator(mode="after")

@@ -1,11 +1,15 @@
 """Carry out a reconcile Plan through the adapter, in a crash-safe order.
 
 Order: create children in render's creation stages (`render.creation_stages`: each
-stage concurrently, the Job in the last one, so an existing Job means a complete
-attempt), patch Jobs, delete, patch annotations, patch status, post events. If the
-controller dies half-way, the next reconcile sees what exists and finishes the work:
-creates adopt what exists, deletes accept NotFound, and the status records a transition
-only after its actions happened.
+stage concurrently, the Job in the last one, so a recorded attempt is a complete one),
+patch Jobs, delete, patch annotations — `execute_changes` — then patch status and post
+events — `execute_report`. If the controller dies half-way, the next reconcile sees what
+exists and finishes the work: creates adopt what exists, deletes accept NotFound, and the
+status records a transition only after its actions happened.
+
+The two halves are apart so the controller can run the report at a lower priority than
+the next job's changes (controller/handlers.py): in a burst of new FineTuneJobs, every
+job's Job is created before any job's status patch and event are sent.
 
 `FTJOBS_TEST_PAUSE` is a test hook (tests/integration/test_controller_chaos.py): it stops
 this process at a named point of one attempt so a test can kill the leader exactly there.
@@ -25,14 +29,14 @@ from typing import Any
 from ftjobs.api.constants import KUEUE_WORKLOAD_API, LABEL_ATTEMPT
 from ftjobs.controller.reconcile import Plan
 from ftjobs.k8s import AlreadyExists, Kube, KubeError
-from ftjobs.render import JOB, creation_stages
+from ftjobs.render import JOB, creation_stages, is_namespace_identity
 
 log = logging.getLogger("ftjobs.controller")
 # Shared by all workers; a reconcile creates one creation stage at once.
 _POOL = ThreadPoolExecutor(16, thread_name_prefix="ftjobs-create")
 # Test hook, unset in production: "<point>:<namespace>/<name>:<attempt>[:<seconds>]".
-# Points: "before-job" (the attempt's Service, NetworkPolicy, ServiceAccount and Role
-# exist, its Job and RoleBinding not yet),
+# Points: "before-job" (the trainer's ServiceAccount and Role exist, none of the attempt's
+# objects yet),
 # "before-status" (the Job exists, the status does not record it yet). The worker logs
 # "test hook: paused" and sleeps (default 300 s) so the chaos test can SIGKILL the leader
 # there; the other workers and the lease renewal go on, as they would in a slow API call.
@@ -55,7 +59,20 @@ def execute(
     plan: Plan,
     on_create: Callable[[dict[str, Any]], None] | None = None,
 ) -> Executed:
-    """Apply `plan` for the stored FineTuneJob `ftj`.
+    """Apply all of `plan` for the stored FineTuneJob `ftj`: its changes, then its report."""
+    done = execute_changes(kube, ftj, plan, on_create)
+    reported = execute_report(kube, ftj, plan)
+    return Executed(reported or done.updated, done.adopted)
+
+
+def execute_changes(
+    kube: Kube,
+    ftj: dict[str, Any],
+    plan: Plan,
+    on_create: Callable[[dict[str, Any]], None] | None = None,
+) -> Executed:
+    """Create, patch and delete children and patch annotations, for the stored
+    FineTuneJob `ftj`.
 
     `on_create` sees each child just before it is created (the controller remembers its
     Job, so the watch event of our own create does not cost another reconcile)."""
@@ -93,6 +110,15 @@ def execute(
     updated: dict[str, Any] | None = None
     if plan.annotations:
         updated = kube.patch_finetunejob_annotations(ns, name, plan.annotations)
+    return Executed(updated, adopted)
+
+
+def execute_report(kube: Kube, ftj: dict[str, Any], plan: Plan) -> dict[str, Any] | None:
+    """Patch the status and post the events of `plan`, after its changes; the FineTuneJob
+    as the status patch stored it (None without one)."""
+    meta = ftj["metadata"]
+    ns, name = meta["namespace"], meta["name"]
+    updated: dict[str, Any] | None = None
     if plan.status:
         _test_pause("before-status", ns, name, plan)
         updated = kube.patch_finetunejob_status(ns, name, plan.status)
@@ -102,15 +128,18 @@ def execute(
         except KubeError as exc:
             # An event is informative; losing one must not fail the reconcile.
             log.warning("event not posted", extra={"ftj": f"{ns}/{name}", "error": str(exc)})
-    return Executed(updated, adopted)
+    return updated
 
 
 def _create(kube: Kube, obj: dict[str, Any], uid: str) -> bool:
-    """Create `obj`, or adopt it when it exists and is ours; True when it existed."""
+    """Create `obj`, or adopt it when it exists and is ours; True when it existed. The
+    namespace's shared trainer identity is nobody's to adopt: that it exists is enough."""
     try:
         kube.create(obj)
         return False
     except AlreadyExists:
+        if is_namespace_identity(obj):
+            return False
         kube.create_or_adopt(obj, owner_uid=uid)
         return True
 

@@ -20,15 +20,16 @@ its delay; a KubePermanent is reported and waits for the next change or the resy
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from pydantic import ValidationError
@@ -37,15 +38,30 @@ from ftjobs.api.constants import GROUP, LABEL_JOB, PLURAL, VERSION
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.status import FineTuneJobStatus
 from ftjobs.controller import metrics
-from ftjobs.controller.execute import execute
+from ftjobs.controller.execute import execute_changes, execute_report
 from ftjobs.controller.observe import observe, parent_to_read, pod_waiting
 from ftjobs.controller.queue import WorkQueue
 from ftjobs.controller.reconcile import Observed, Plan, reads_children, reconcile, reconcile_invalid
 from ftjobs.k8s import Kube, KubePermanent, KubeRetriable
-from ftjobs.render import JOB, RenderSettings
+from ftjobs.render import JOB, RenderSettings, is_namespace_identity
 
 log = logging.getLogger("ftjobs.controller")
 Key = tuple[str, str]
+
+
+# How long a namespace's shared trainer identity, once created or found, is taken to exist.
+IDENTITY_RECHECK_SECONDS = 600.0
+
+
+@dataclass
+class Reconciled:
+    """A reconcile whose changes are made: what is left to report, and when to look again."""
+
+    key: Key
+    obj: dict[str, Any] | None  # the FineTuneJob as last stored; None: it is gone
+    plan: Plan
+    requests: Counter[str]
+    requeue: float | None = None
 
 
 @dataclass
@@ -67,6 +83,15 @@ class Controller:
     # responses: a reconcile reads it instead of GETting the object (see `latest`).
     bodies: dict[Key, dict[str, Any]] = field(default_factory=dict)
     bodies_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Namespaces whose shared trainer identity this process created or found, and when:
+    # a job's plan creates it only when unknown or older than IDENTITY_RECHECK_SECONDS
+    # (someone may have deleted it; pods of a Job cannot be admitted without it).
+    identities: dict[str, float] = field(default_factory=dict)
+    # Threads that report (status patch, events) after a reconcile's changes; apart from
+    # the workers' threads so a backlog of reports never holds up the next job's creates.
+    report_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="ftjobs-report")
+    )
 
     def enqueue_if_changed(
         self,
@@ -118,17 +143,18 @@ class Controller:
                 self.remember_body(key, obj)
         return obj
 
-    def reconcile_key(self, key: Key) -> float | None:
+    def reconcile_key(self, key: Key) -> Reconciled:
+        """Plan one FineTuneJob and make its changes; the report (status, events) is left
+        to `Reconciled.report`, which the worker runs after at a lower priority."""
         with self.kube.counting() as requests:
             return self._reconcile_key(key, requests)
 
-    def _reconcile_key(self, key: Key, requests: Counter[str]) -> float | None:
+    def _reconcile_key(self, key: Key, requests: Counter[str]) -> Reconciled:
         ns, name = key
         obj = self.latest(key)
         if obj is None:
             self.phases.set(key, None)
-            return None
-        meta = obj.get("metadata", {})
+            return Reconciled(key, None, Plan(), requests)
         now = datetime.now(UTC)
         try:
             job = FineTuneJob.model_validate(obj)
@@ -142,63 +168,104 @@ class Controller:
                 observed = observe(self.kube, ns, name, parent)
             else:
                 observed = Observed()
-            plan = reconcile(job, observed, now, self.settings)
-        requeue = plan.requeue_after
+            plan = self._known_identity(ns, reconcile(job, observed, now, self.settings))
+        done = Reconciled(key, obj, plan, requests, requeue=plan.requeue_after)
         if not plan.empty:
-            done = execute(self.kube, obj, plan, on_create=self.remember_creating)
-            if done.updated is not None:
-                self.remember_body(key, done.updated)
-            if done.adopted:
-                requeue = 0.0  # a half-done earlier reconcile: look at what it left, now
+            changed = execute_changes(self.kube, obj, plan, on_create=self.remember_creating)
+            if any(is_namespace_identity(o) for o in plan.create):
+                self.identities[ns] = time.monotonic()
+            if changed.updated is not None:
+                self.remember_body(key, changed.updated)
+                done.obj = changed.updated
+            if changed.adopted:
+                done.requeue = 0.0  # a half-done earlier reconcile: look at what it left, now
+        return done
+
+    def _known_identity(self, ns: str, plan: Plan) -> Plan:
+        """`plan` without the namespace's shared trainer identity when it is known to exist."""
+        seen = self.identities.get(ns)
+        if seen is None or time.monotonic() - seen > IDENTITY_RECHECK_SECONDS:
+            return plan
+        return replace(plan, create=tuple(o for o in plan.create if not is_namespace_identity(o)))
+
+    def report(self, done: Reconciled) -> None:
+        """Patch the status and post the events of a reconcile whose changes are made; its
+        requests wait for the rate limit behind other reconciles' changes."""
+        ns, name = done.key
+        plan, obj = done.plan, done.obj
+        if obj is None:
+            return
+        if not plan.empty:
+            with self.kube.counting(done.requests), self.kube.low_priority():
+                updated = execute_report(self.kube, obj, plan)
+            if updated is not None:
+                self.remember_body(done.key, updated)
             _count(plan)
         phase = (plan.status or {}).get("phase") or (obj.get("status") or {}).get("phase")
-        self.phases.set(key, phase)
+        self.phases.set(done.key, phase)
         if plan.events:
             log.info(
                 "reconciled",
                 extra={
                     "ftj": f"{ns}/{name}",
-                    "generation": meta.get("generation"),
+                    "generation": obj.get("metadata", {}).get("generation"),
                     "phase": phase,
                     "events": [e.reason for e in plan.events],
                     # This reconcile's API requests (tests/integration/
                     # test_controller_requests.py reads it).
-                    "requests": requests.total(),
+                    "requests": done.requests.total(),
                 },
             )
-        return requeue
 
     # --- the asyncio side ----------------------------------------------------------------
 
     async def worker(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            key = await self.queue.get()
+            key = cast(Key, await self.queue.get())
             started = time.monotonic()
-            ref = "/".join(key)  # type: ignore[arg-type]
             try:
-                requeue = await asyncio.to_thread(self.reconcile_key, key)  # type: ignore[arg-type]
-            except KubeRetriable as exc:
-                metrics.API_ERRORS.labels("retriable", exc.reason).inc()
-                metrics.RECONCILES.labels("retry").inc()
-                log.warning("retrying", extra={"ftj": ref, "error": str(exc)})
-                self.queue.add_after(key, exc.delay)
-            except KubePermanent as exc:
-                # Not retried at once: the next change of the object or its Jobs, or the
-                # resync, tries again.
-                metrics.API_ERRORS.labels("permanent", exc.reason).inc()
-                metrics.RECONCILES.labels("error").inc()
-                log.error("reconcile failed", extra={"ftj": ref, "error": str(exc)})
-            except Exception:
-                metrics.RECONCILES.labels("error").inc()
-                log.exception("reconcile crashed", extra={"ftj": ref})
-                self.queue.add_after(key, 5.0)
-            else:
-                metrics.RECONCILES.labels("ok").inc()
-                if requeue is not None:
-                    self.queue.add_after(key, requeue)
-            finally:
-                metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
-                self.queue.done(key)
+                done = await asyncio.to_thread(self.reconcile_key, key)
+            except Exception as exc:  # handled by kind in _failed
+                self._failed(key, exc)
+                self._finished(key, started)
+                continue
+            # The report goes on in its own pool while this worker takes the next key; the
+            # key stays in progress (no second reconcile of it) until the report is done.
+            task = loop.run_in_executor(self.report_pool, self.report, done)
+            task.add_done_callback(functools.partial(self._reported, done=done, started=started))
+
+    def _reported(self, task: asyncio.Future[None], *, done: Reconciled, started: float) -> None:
+        exc = task.exception()
+        if exc is not None:
+            self._failed(done.key, exc)
+        else:
+            metrics.RECONCILES.labels("ok").inc()
+            if done.requeue is not None:
+                self.queue.add_after(done.key, done.requeue)
+        self._finished(done.key, started)
+
+    def _failed(self, key: Key, exc: BaseException) -> None:
+        ref = "/".join(key)
+        if isinstance(exc, KubeRetriable):
+            metrics.API_ERRORS.labels("retriable", exc.reason).inc()
+            metrics.RECONCILES.labels("retry").inc()
+            log.warning("retrying", extra={"ftj": ref, "error": str(exc)})
+            self.queue.add_after(key, exc.delay)
+        elif isinstance(exc, KubePermanent):
+            # Not retried at once: the next change of the object or its Jobs, or the
+            # resync, tries again.
+            metrics.API_ERRORS.labels("permanent", exc.reason).inc()
+            metrics.RECONCILES.labels("error").inc()
+            log.error("reconcile failed", extra={"ftj": ref, "error": str(exc)})
+        else:
+            metrics.RECONCILES.labels("error").inc()
+            log.error("reconcile crashed", extra={"ftj": ref}, exc_info=exc)
+            self.queue.add_after(key, 5.0)
+
+    def _finished(self, key: Key, started: float) -> None:
+        metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+        self.queue.done(key)
 
     async def resync(self) -> None:
         while True:
@@ -222,6 +289,7 @@ class Controller:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.report_pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _version(body: dict[str, Any]) -> int:

@@ -63,6 +63,12 @@ _COUNTING: contextvars.ContextVar[Counter[str] | None] = contextvars.ContextVar(
 )
 
 
+# Whether the requests in progress may wait behind urgent ones (`Kube.low_priority`).
+_LOW_PRIORITY: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "ftjobs_k8s_low_priority", default=False
+)
+
+
 def resource_path(
     api_version: str,
     kind: str,
@@ -146,7 +152,7 @@ class Kube:
     ) -> dict[str, Any]:
         headers = {"Accept": "application/json", "Content-Type": content_type}
         if self.limit is not None:
-            self.limit.take()
+            self.limit.take(urgent=not _LOW_PRIORITY.get())
         scope = _COUNTING.get()
         with self._lock:
             self.requests[method] += 1
@@ -174,16 +180,27 @@ class Kube:
         return json.loads(data) if data else {}
 
     @contextlib.contextmanager
-    def counting(self) -> Iterator[Counter[str]]:
+    def counting(self, counter: Counter[str] | None = None) -> Iterator[Counter[str]]:
         """Count, by HTTP verb, the requests made inside the block, including those of
         threads started with a copy of its context (`contextvars.copy_context`): the
-        requests of one reconcile while other workers make theirs."""
-        counter: Counter[str] = Counter()
+        requests of one reconcile while other workers make theirs. `counter`: go on
+        counting into one (a unit of work continued in another thread)."""
+        counter = Counter() if counter is None else counter
         token = _COUNTING.set(counter)
         try:
             yield counter
         finally:
             _COUNTING.reset(token)
+
+    @contextlib.contextmanager
+    def low_priority(self) -> Iterator[None]:
+        """Requests inside the block wait for the rate limit behind those outside it (a
+        report on work done waits for the work of other jobs; see ratelimit.TokenBucket)."""
+        token = _LOW_PRIORITY.set(True)
+        try:
+            yield
+        finally:
+            _LOW_PRIORITY.reset(token)
 
     # --- reads ---------------------------------------------------------------------------
 

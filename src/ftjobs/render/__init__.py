@@ -14,7 +14,8 @@ from ftjobs.render.children import (
     job_ref,
     job_refs,
 )
-from ftjobs.render.job import render_attempt, render_job, render_rbac
+from ftjobs.render.identity import is_namespace_identity, uses_shared_identity
+from ftjobs.render.job import attempt_network, render_attempt, render_job, render_rbac
 from ftjobs.render.meta import ChildNames, child_names
 from ftjobs.render.settings import RenderSettings
 
@@ -25,12 +26,15 @@ __all__ = [
     "ChildNames",
     "ObjectRef",
     "RenderSettings",
+    "attempt_network",
     "attempt_refs",
     "child_names",
     "creation_stages",
+    "is_namespace_identity",
     "job_ref",
     "job_refs",
     "render_attempt",
     "render_job",
     "render_rbac",
+    "uses_shared_identity",
 ]

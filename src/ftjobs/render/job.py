@@ -1,6 +1,7 @@
 """Assembling the children of a FineTuneJob (docs/architecture.md).
 
-Per job, created once: the trainer's ServiceAccount, Role and RoleBinding (`render_rbac`).
+The trainer's identity (`render_rbac`): the namespace's shared ServiceAccount, Role and
+RoleBinding (render/identity.py), or a per-job Role for a job with its own account.
 Per attempt: a headless Service for the rendezvous, a NetworkPolicy, and an Indexed Job
 with one pod per node that carries the resolved config in a pod-template annotation
 (render.config, mounted by a downwardAPI volume) (`render_attempt`).
@@ -15,6 +16,7 @@ from ftjobs.api.constants import (
     MASTER_PORT,
     SCRATCH_DIR,
     TERMINATION_LOG,
+    TRAINER_IDENTITY,
 )
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.parent import ParentJob
@@ -31,6 +33,7 @@ from ftjobs.render import (
     storage,
     volumes,
 )
+from ftjobs.render.identity import namespace_identity, uses_shared_identity
 from ftjobs.render.meta import ChildNames, child_names, object_meta, selector_labels
 from ftjobs.render.network import network_policy
 from ftjobs.render.settings import RenderSettings
@@ -181,7 +184,11 @@ def render_rbac(
     name: str,
     uid: str,
 ) -> list[dict[str, Any]]:
-    """ServiceAccount, Role and RoleBinding of the trainer: created once per FineTuneJob."""
+    """The trainer's identity: the namespace's shared one (render/identity.py) by default;
+    with spec.serviceAccount, a per-job Role bound to the user's account (`name`) or to a
+    per-job ServiceAccount carrying the given annotations (a cloud identity per job)."""
+    if uses_shared_identity(job.spec):
+        return namespace_identity(namespace)
     names = child_names(name, 1)
 
     def meta(object_name: str) -> dict[str, Any]:
@@ -189,10 +196,9 @@ def render_rbac(
 
     own = job.spec.service_account
     account: list[dict[str, Any]] = []
-    if own is None or own.name is None:
+    if own is not None and own.name is None:
         sa_meta = meta(names.service_account)
-        if own is not None and own.annotations:
-            sa_meta["annotations"] = {**sa_meta.get("annotations", {}), **own.annotations}
+        sa_meta["annotations"] = {**sa_meta.get("annotations", {}), **(own.annotations or {})}
         account = [rbac.service_account(sa_meta)]
     return [
         *account,
@@ -207,9 +213,27 @@ def render_rbac(
 
 
 def trainer_service_account(spec: FineTuneJobSpec, names: ChildNames) -> str:
-    """spec.serviceAccount.name (the user's own), else the per-job one the controller creates."""
+    """spec.serviceAccount.name (the user's own), the per-job one with
+    spec.serviceAccount.annotations, else the namespace's shared trainer identity."""
     own = spec.service_account
-    return own.name if own is not None and own.name else names.service_account
+    if own is not None and own.name:
+        return own.name
+    return TRAINER_IDENTITY if uses_shared_identity(spec) else names.service_account
+
+
+def attempt_network(*, namespace: str, name: str, uid: str, attempt: int) -> list[dict[str, Any]]:
+    """The attempt's headless Service (pod DNS names) and NetworkPolicy: what its Job needs
+    beside it, the same whatever the spec (the controller re-creates them on its own when a
+    crash left the Job without them)."""
+    names = child_names(name, attempt)
+
+    def meta(object_name: str) -> dict[str, Any]:
+        return object_meta(object_name, namespace=namespace, name=name, uid=uid, attempt=attempt)
+
+    return [
+        _service(meta(names.service), name=name, attempt=attempt),
+        network_policy(meta(names.network_policy), name=name, attempt=attempt),
+    ]
 
 
 def render_attempt(
@@ -257,8 +281,7 @@ def render_attempt(
     if queue is not None and spec.queue_priority_class:
         queue[LABEL_KUEUE_PRIORITY] = spec.queue_priority_class
     return [
-        _service(meta(names.service), name=name, attempt=attempt),
-        network_policy(meta(names.network_policy), name=name, attempt=attempt),
+        *attempt_network(namespace=namespace, name=name, uid=uid, attempt=attempt),
         _job(
             meta(names.job, queue),
             resolved,

@@ -1,7 +1,9 @@
-"""The trainer's identity: a ServiceAccount that may read and patch only its own job.
+"""The trainer's RBAC objects: a ServiceAccount, a Role to read and patch FineTuneJobs'
+status, and the binding.
 
 Rank 0 publishes progress in the FineTuneJob's status; nothing else in the pod needs the
-Kubernetes API. The Role is scoped by resourceNames to this one FineTuneJob.
+Kubernetes API. A per-job Role is scoped by resourceNames to its one FineTuneJob; the
+namespace's shared one (render/identity.py) names none.
 """
 
 from typing import Any
@@ -13,22 +15,20 @@ def service_account(meta: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}
 
 
-def role(meta: dict[str, Any], *, name: str) -> dict[str, Any]:
+def role(meta: dict[str, Any], *, name: str | None) -> dict[str, Any]:
+    """Get FineTuneJob `name` and get/patch its status (every FineTuneJob of the
+    namespace when `name` is None)."""
+    only = {"resourceNames": [name]} if name is not None else {}
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": meta,
         "rules": [
-            {
-                "apiGroups": [GROUP],
-                "resources": [PLURAL],
-                "resourceNames": [name],
-                "verbs": ["get"],
-            },
+            {"apiGroups": [GROUP], "resources": [PLURAL], **only, "verbs": ["get"]},
             {
                 "apiGroups": [GROUP],
                 "resources": [f"{PLURAL}/status"],
-                "resourceNames": [name],
+                **only,
                 "verbs": ["get", "patch"],
             },
         ],

@@ -9,6 +9,7 @@ from ftjobs.render import (
     JOB,
     attempt_refs,
     creation_stages,
+    is_namespace_identity,
     job_ref,
     job_refs,
 )
@@ -30,8 +31,14 @@ def test_the_refs_name_exactly_what_render_makes(attempt: int) -> None:
     assert {(k.api_version, k.kind) for k in map(kind_of, objects)} == {
         (k.api_version, k.kind) for k in CHILD_KINDS
     }
-    # ...and the refs the controller deletes by are the rendered objects, no more, no less.
-    assert _refs(objects) == set(attempt_refs("demo", attempt)) | set(job_refs("demo"))
+    # ...and the refs the controller deletes by are the rendered objects, no more, no less:
+    # those of a job with its own identity, or the job's besides the namespace's shared one.
+    own = render(
+        JobBuilder("demo").spec("serviceAccount", {"annotations": {"a": "b"}}), attempt=attempt
+    )
+    assert _refs(own) == set(attempt_refs("demo", attempt)) | set(job_refs("demo"))
+    mine = [o for o in objects if not is_namespace_identity(o)]
+    assert _refs(mine) == set(attempt_refs("demo", attempt))
     assert job_ref("demo", attempt) in _refs([o for o in objects if JOB.matches(o)])
 
 
@@ -41,17 +48,20 @@ def test_deletion_order_leaves_the_job_and_the_role_binding_first_or_last() -> N
     assert [r.kind for r in job_refs("demo")] == ["RoleBinding", "Role", "ServiceAccount"]
 
 
-def test_creation_stages_put_the_role_before_its_binding_and_the_job_last() -> None:
-    # Two round trips before the Job exists: what its pods need, then the Job.
+def test_creation_stages_put_the_account_and_role_first_then_the_rest_at_once() -> None:
+    # At most one round trip before the Job: the trainer's account and Role, then the Job
+    # with everything else.
     objects = render(JobBuilder("demo"))
     stages = creation_stages(reversed(objects))  # the input order does not matter
     assert sum(len(s) for s in stages) == len(objects)
     position = {o["kind"]: i for i, stage in enumerate(stages) for o in stage}
     assert position["Role"] < position["RoleBinding"]
     assert position["ServiceAccount"] < position["Job"]
-    assert position["NetworkPolicy"] < position["Job"]
     assert len(stages) == 2
-    assert sorted(o["kind"] for o in stages[-1]) == ["Job", "RoleBinding"]
+    assert sorted(o["kind"] for o in stages[0]) == ["Role", "ServiceAccount"]
+    # Without the identity (the controller knows the namespace has it): one stage.
+    rest = [o for o in objects if not is_namespace_identity(o)]
+    assert len(creation_stages(rest)) == 1
 
 
 def test_an_object_render_never_makes_is_refused() -> None:

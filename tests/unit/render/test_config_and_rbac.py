@@ -76,8 +76,9 @@ def test_todays_configs_are_far_below_the_bound() -> None:
         assert len(trainer_config_json(render(builder))) < c.CONFIG_MAX_BYTES // 10
 
 
-def test_role_allows_only_reading_and_patching_its_own_job() -> None:
-    objects = by_kind(render(make_job("llm")))
+def test_a_per_job_role_allows_only_reading_and_patching_its_own_job() -> None:
+    irsa = {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/ftjobs-s3"}
+    objects = by_kind(render(make_job("llm").spec("serviceAccount", {"annotations": irsa})))
     rules = objects["Role"]["rules"]
     assert rules == [
         {
@@ -95,6 +96,26 @@ def test_role_allows_only_reading_and_patching_its_own_job() -> None:
     ]
     verbs = {v for r in rules for v in r["verbs"]}
     assert not verbs & {"create", "delete", "update", "list", "watch", "*"}
+
+
+def test_by_default_the_pods_run_as_the_namespaces_shared_trainer_identity() -> None:
+    objects = render(make_job("llm"))
+    shared = [o for o in objects if o["metadata"]["name"] == c.TRAINER_IDENTITY]
+    assert sorted(o["kind"] for o in shared) == ["Role", "RoleBinding", "ServiceAccount"]
+    kinds = by_kind(objects)
+    assert kinds["Job"]["spec"]["template"]["spec"]["serviceAccountName"] == c.TRAINER_IDENTITY
+    for obj in shared:
+        # The namespace's, not the job's: no owner, no job label, kept when the job goes.
+        assert "ownerReferences" not in obj["metadata"]
+        assert c.LABEL_JOB not in obj["metadata"]["labels"]
+    # The same verbs as a per-job Role, on every FineTuneJob of the namespace: the
+    # admission policy (docs/security.md) narrows each pod to its own job.
+    rules = kinds["Role"]["rules"]
+    assert all("resourceNames" not in r for r in rules)
+    assert {v for r in rules for v in r["verbs"]} == {"get", "patch"}
+    assert {r for rule in rules for r in rule["resources"]} == {c.PLURAL, f"{c.PLURAL}/status"}
+    # Nothing else of the job is named like it, and a job name can never be (no dots).
+    assert "." in c.TRAINER_IDENTITY
 
 
 def test_role_binding_binds_the_pods_service_account() -> None:

@@ -131,7 +131,7 @@ def test_active_deadline_and_no_job_ttl() -> None:
 def test_pod_identity_and_termination() -> None:
     objects = render(make_job("llm"), settings=RenderSettings(termination_grace_seconds=300))
     pod = pod_spec(objects)
-    assert pod["serviceAccountName"] == "llm-trainer"
+    assert pod["serviceAccountName"] == c.TRAINER_IDENTITY
     assert pod["automountServiceAccountToken"] is True
     assert pod["terminationGracePeriodSeconds"] == 300
     ctr = container(objects)

@@ -10,6 +10,10 @@ from tests.unit.render.helpers import NAMESPACE, UID, by_kind, render
 
 LONGEST = "a" * JOB_NAME_MAX
 
+# A job with an identity of its own (a per-job ServiceAccount and Role): every object is
+# the job's. The namespace's shared identity is tested in test_config_and_rbac.py.
+OWN_IDENTITY = {"annotations": {"example.com/identity": "team-a"}}
+
 
 def test_names_are_deterministic_and_per_attempt() -> None:
     one, two = child_names("llm", 1), child_names("llm", 2)
@@ -31,7 +35,7 @@ def test_names_and_pod_host_names_fit_63_characters(attempt: int) -> None:
 
 
 def test_rendered_objects_use_the_child_names() -> None:
-    objects = render(make_job(LONGEST), attempt=3)
+    objects = render(make_job(LONGEST).spec("serviceAccount", OWN_IDENTITY), attempt=3)
     names = child_names(LONGEST, 3)
     got = {o["kind"]: o["metadata"]["name"] for o in objects}
     assert got == {
@@ -60,7 +64,7 @@ def test_attempts_are_one_based(attempt: int) -> None:
 
 
 def test_every_object_is_owned_by_the_finetunejob() -> None:
-    for obj in render(make_job("llm")):
+    for obj in render(make_job("llm").spec("serviceAccount", OWN_IDENTITY)):
         assert obj["metadata"]["namespace"] == NAMESPACE
         assert obj["metadata"]["ownerReferences"] == [
             {
@@ -81,7 +85,7 @@ def test_without_a_uid_no_owner_reference_is_written() -> None:
 
 
 def test_labels_on_every_object_and_attempt_only_on_attempt_objects() -> None:
-    objects = by_kind(render(make_job("llm"), attempt=4))
+    objects = by_kind(render(make_job("llm").spec("serviceAccount", OWN_IDENTITY), attempt=4))
     common = {
         "app.kubernetes.io/name": "ftjobs",
         "app.kubernetes.io/instance": "llm",

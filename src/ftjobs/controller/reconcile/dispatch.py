@@ -20,7 +20,7 @@ from ftjobs.controller.reconcile.plan import Event, Plan
 from ftjobs.controller.reconcile.queueing import kueue_gate
 from ftjobs.controller.reconcile.running import restart_when_due, start_attempt, track_active
 from ftjobs.controller.reconcile.state import JobNextState, NextState
-from ftjobs.render import RenderSettings
+from ftjobs.render import RenderSettings, attempt_network
 
 
 def reconcile(
@@ -59,7 +59,13 @@ def reconcile(
     elif not (job.spec.queue_name and kueue_gate(nxt, current, observed.workload, settings)):
         track_active(nxt, current, observed.pod_waiting, settings)
     if current is not None and status.attempt < attempt:
-        # The controller stopped between creating attempt N's Job and recording it.
+        # The controller stopped between creating attempt N's Job and recording it: the
+        # Job's stage-mates may be missing (render.children), create them (or adopt them).
+        meta = job.metadata
+        assert meta.name and meta.namespace and meta.uid, "reconcile needs a stored object"
+        nxt.create.extend(
+            attempt_network(namespace=meta.namespace, name=meta.name, uid=meta.uid, attempt=attempt)
+        )
         status.attempt = attempt
         status.next_attempt_time = None
         nxt.condition(
