@@ -26,6 +26,7 @@ from ftjobs.api.constants import (
     EXIT_PERMANENT,
     EXIT_RETRIABLE,
     LABEL_KUEUE_QUEUE,
+    TRAINER_IDENTITY,
 )
 from ftjobs.api.status import Progress
 from ftjobs.k8s import Kube
@@ -103,9 +104,6 @@ def test_children_with_owner_references_then_running_then_succeeded(
         ("v1", "Service", f"{name}-1"),
         ("networking.k8s.io/v1", "NetworkPolicy", f"{name}-1"),
         ("batch/v1", "Job", f"{name}-1"),
-        ("v1", "ServiceAccount", f"{name}-trainer"),
-        ("rbac.authorization.k8s.io/v1", "Role", f"{name}-trainer"),
-        ("rbac.authorization.k8s.io/v1", "RoleBinding", f"{name}-trainer"),
     ]:
         obj = kube.get(api_version, kind, namespace, obj_name)
         assert owner_uids(obj) == {uid}, f"{kind} {obj_name} is not owned by the FineTuneJob"
@@ -119,6 +117,14 @@ def test_children_with_owner_references_then_running_then_succeeded(
     path = "{.spec.template.metadata.annotations['ftjobs\\.dev/trainer-config']}"
     shown = kubectl(cluster, "get", "job", f"{name}-1", "-n", namespace, "-o", f"jsonpath={path}")
     assert json.loads(shown) == api.trainer_config(namespace, f"{name}-1")
+    # The trainer runs as the namespace's shared identity: there, and nobody's to delete.
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == TRAINER_IDENTITY
+    for api_version, kind in [
+        ("v1", "ServiceAccount"),
+        ("rbac.authorization.k8s.io/v1", "Role"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ]:
+        assert owner_uids(kube.get(api_version, kind, namespace, TRAINER_IDENTITY)) == set()
     pods = api.running_pods(namespace, name, 1, 2)
     template = job["spec"]["template"]["metadata"]["annotations"]
     for pod in pods:
