@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
+
 from ftjobs.api.constants import API_VERSION, CRD_NAME, KIND, LABEL_JOB
 from ftjobs.k8s import Kube
 from ftjobs.render.config import stored_config
@@ -32,6 +34,9 @@ REPO = Path(__file__).resolve().parents[2]
 CRD = Path(
     os.environ.get("FTJOBS_CRD") or REPO / "manifests" / "crd" / "finetunejobs.ftjobs.dev.yaml"
 )
+# The admission policy that keeps the shared trainer identity to its own FineTuneJob, as
+# the chart and manifests/base ship it: every controller test runs under it.
+TRAINER_POLICY = REPO / "manifests" / "base" / "trainer-policy.yaml"
 T = TypeVar("T")
 
 
@@ -54,7 +59,9 @@ def _text(value: str | bytes | None) -> str:
 
 
 def install_crd(cluster: Any) -> None:
+    """The CRD (Established) and the trainer admission policy, as a cluster install has."""
     kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    kubectl(cluster, "apply", "--server-side", "--force-conflicts", "-f", str(TRAINER_POLICY))
     # Polled, not `kubectl wait`: right after the apply the CRD can have no status yet,
     # and `kubectl wait` fails on that ("conditions accessor error") instead of waiting.
     established = "jsonpath={.status.conditions[?(@.type=='Established')].status}"
@@ -65,6 +72,42 @@ def install_crd(cluster: Any) -> None:
         ),
         timeout=60,
     )
+
+
+def service_account_token(
+    cluster: Any, namespace: str, account: str, pod: dict[str, Any] | None = None
+) -> str:
+    """A TokenRequest token of ServiceAccount `namespace/account`. With `pod`, bound to that
+    pod (name and uid) as the kubelet's projected token is: the API server then puts the
+    pod's name into the user's extra `authentication.kubernetes.io/pod-name`, which the
+    trainer admission policy checks. Without, a token of no pod (`kubectl create token`)."""
+    args = ["create", "token", account, "-n", namespace, "--duration=1h"]
+    if pod is not None:
+        meta = pod["metadata"]
+        args += [
+            "--bound-object-kind=Pod",
+            f"--bound-object-name={meta['name']}",
+            f"--bound-object-uid={meta['uid']}",
+        ]
+    return kubectl(cluster, *args).strip()
+
+
+def token_kubeconfig(cluster: Any, token: str, path: Path, namespace: str = "") -> Path:
+    """A kubeconfig for the cluster that authenticates with `token` and nothing else."""
+    admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    context: dict[str, str] = {"cluster": "c", "user": "token"}
+    if namespace:
+        context["namespace"] = namespace
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": admin["clusters"][0]["cluster"]}],
+        "users": [{"name": "token", "user": {"token": token}}],
+        "contexts": [{"name": "c", "context": context}],
+        "current-context": "c",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 def wait_for(

@@ -185,7 +185,25 @@ def test_kustomize_base_agrees_with_the_chart(helm: str, cluster: Any) -> None:
     assert c_dep["spec"] == b_dep["spec"]
     c_svc, b_svc = chart[("Service", "ftjobs-metrics")], base[("Service", "ftjobs-metrics")]
     assert c_svc["spec"] == b_svc["spec"]
+    policies = [k for k in chart if k[0].startswith("ValidatingAdmissionPolicy")]
+    assert len(policies) == 2, chart.keys()
+    for key in policies:
+        assert chart[key]["spec"] == base[key]["spec"], key
     assert set(base[crd].keys()) >= {"spec"}
+
+
+def test_trainer_admission_policy_is_on_by_default_and_can_be_switched_off(
+    helm: str, cluster: Any
+) -> None:
+    kinds = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+    objs = docs(template(helm, cluster, "rel", "ops"))
+    policies = {o["kind"]: o for o in objs if o["kind"] in kinds}
+    assert set(policies) == kinds
+    name = policies["ValidatingAdmissionPolicy"]["metadata"]["name"]
+    assert name == "rel-ftjobs-trainer-own-job"
+    assert policies["ValidatingAdmissionPolicyBinding"]["spec"]["policyName"] == name
+    off = docs(template(helm, cluster, "rel", "ops", "trainer.admissionPolicy.enabled=false"))
+    assert not [o for o in off if o["kind"] in kinds]
 
 
 def test_names_follow_name_overrides(helm: str, cluster: Any) -> None:
@@ -295,7 +313,8 @@ def test_kustomize_base_applies_with_server_dry_run(cluster: Any) -> None:
             "-k",
             str(BASE),
         )
-        for kind in ("customresourcedefinition", "clusterrole", "deployment", "service"):
+        kinds = ("customresourcedefinition", "clusterrole", "deployment", "service")
+        for kind in (*kinds, "validatingadmissionpolicy", "validatingadmissionpolicybinding"):
             assert kind in out, out
     finally:
         if created:
