@@ -25,24 +25,28 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Api, ControllerProcess, ftj_manifest, install_crd, kubectl
+from ftjobs.api.constants import TRAINER_IDENTITY
+from tests.e2e.harness import (
+    Api,
+    ControllerProcess,
+    ftj_manifest,
+    install_crd,
+    service_account_token,
+    token_kubeconfig,
+)
 from tests.image.pod_runner import downward_api_files
 from tests.training.tiny import make_tiny_model, tiny_dataset
 
 NODES = 2
 
 
-def sa_kubeconfig(cluster: Any, namespace: str, account: str, out: Path) -> Path:
-    import yaml
-
-    token = kubectl(cluster, "create", "token", "-n", namespace, account).strip()
-    cfg = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    ctx = next(c for c in cfg["contexts"] if c["name"] == cfg["current-context"])
-    ctx["context"]["user"] = "trainer"
-    cfg["contexts"] = [ctx]
-    cfg["users"] = [{"name": "trainer", "user": {"token": token}}]
-    out.write_text(yaml.safe_dump(cfg))
-    return out
+def sa_kubeconfig(cluster: Any, namespace: str, pod: dict[str, Any], out: Path) -> Path:
+    """The kubeconfig of the shared trainer identity, its token bound to the pod as the kubelet's
+    projected token is: the trainer admission policy admits the status patches of rank 0
+    only from a pod of the FineTuneJob's own Job."""
+    assert pod["spec"]["serviceAccountName"] == TRAINER_IDENTITY
+    token = service_account_token(cluster, namespace, TRAINER_IDENTITY, pod)
+    return token_kubeconfig(cluster, token, out, namespace)
 
 
 def free_port() -> int:
@@ -213,7 +217,6 @@ def test_finetunejob_end_to_end(
                 "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
             }
         }
-        kubeconfig = sa_kubeconfig(cluster, namespace, f"{name}-trainer", tmp_path / "sa.yaml")
         port = str(free_port())
         by_index = {
             int(p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]): p
@@ -224,6 +227,7 @@ def test_finetunejob_end_to_end(
         for index, pod in sorted(by_index.items()):
             root = tmp_path / f"pod-{index}"
             mounts = materialise(template["spec"], pod["metadata"], root)
+            kubeconfig = sa_kubeconfig(cluster, namespace, pod, root / "sa.yaml")
             env = resolve_env(container, pod, index, secret)
             env = {k: localise(v, mounts) for k, v in env.items()}
             argv = [localise(expand(a, env), mounts) for a in container["command"]]

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 
 from ftjobs.api.constants import (
@@ -38,6 +37,8 @@ from tests.e2e.harness import (
     install_crd,
     kubectl,
     serve_controller,
+    service_account_token,
+    token_kubeconfig,
     wait_for,
 )
 
@@ -405,18 +406,14 @@ def test_trainer_account_may_patch_its_own_status_and_nothing_else(
     assert can("patch", "jobs.batch") == "no"
 
 
-def sa_kubeconfig(cluster: Any, namespace: str, account: str) -> str:
-    token = kubectl(cluster, "create", "token", "-n", namespace, account).strip()
-    cfg = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    ctx_name = cfg["current-context"]
-    ctx = next(c for c in cfg["contexts"] if c["name"] == ctx_name)["context"]
-    cfg["users"] = [{"name": "trainer", "user": {"token": token}}]
-    ctx["user"] = "trainer"
-    ctx["namespace"] = namespace
-    cfg["contexts"] = [{"name": ctx_name, "context": ctx}]
-    path = Path(cluster.kubeconfig).parent / f"trainer-{namespace}-{account}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return str(path)
+def trainer_kubeconfig(cluster: Any, api: Api, namespace: str, name: str) -> str:
+    """What rank 0 of `name`'s first attempt authenticates with: its pod's ServiceAccount,
+    the token bound to the pod as the kubelet's projected token is (the trainer admission
+    policy admits the shared identity's writes only from a pod of the job's own Job)."""
+    pod = api.running_pods(namespace, name, 1, 1)[0]
+    token = service_account_token(cluster, namespace, pod["spec"]["serviceAccountName"], pod)
+    path = Path(cluster.kubeconfig).parent / f"trainer-{namespace}-{name}.yaml"
+    return str(token_kubeconfig(cluster, token, path, namespace))
 
 
 def test_progress_reporter_publishes_through_the_trainer_account(
@@ -424,7 +421,7 @@ def test_progress_reporter_publishes_through_the_trainer_account(
 ) -> None:
     name = "progress"
     run_to_running(api, namespace, name)
-    kube = Kube.connect(sa_kubeconfig(cluster, namespace, f"{name}-trainer"))
+    kube = Kube.connect(trainer_kubeconfig(cluster, api, namespace, name))
     reporter = KubernetesProgressReporter(namespace, name, kube=kube, interval=0.5)
     for step in range(1, 4):
         reporter.report(Progress(step=step, total_steps=4, loss=2.0 / step, percent=step * 25))
@@ -453,7 +450,7 @@ def test_reporter_throttles_progress_but_not_checkpoints(
 ) -> None:
     name = "throttle"
     run_to_running(api, namespace, name)
-    kube = Kube.connect(sa_kubeconfig(cluster, namespace, f"{name}-trainer"))
+    kube = Kube.connect(trainer_kubeconfig(cluster, api, namespace, name))
     reporter = KubernetesProgressReporter(namespace, name, kube=kube, interval=30)
     for step in range(1, 51):
         reporter.report(Progress(step=step, total_steps=100))
