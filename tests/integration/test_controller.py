@@ -28,7 +28,9 @@ from ftjobs.api.constants import (
     TRAINER_IDENTITY,
 )
 from ftjobs.api.status import Progress
+from ftjobs.api.trainer_policy import POLICY_NAME
 from ftjobs.k8s import Kube
+from ftjobs.k8s.errors import KubeError
 from ftjobs.trainer.progress_k8s import KubernetesProgressReporter
 from tests.e2e.harness import (
     Api,
@@ -387,23 +389,34 @@ def test_kueue_job_waits_until_admitted(
 def test_trainer_account_may_patch_its_own_status_and_nothing_else(
     cluster: Any, api: Api, controller: ControllerProcess, namespace: str
 ) -> None:
+    """RBAC gives the namespace's shared trainer identity get/patch on FineTuneJob status
+    and nothing else; that it is its own job's status only is the admission policy's part
+    (tests/integration/test_trainer_policy.py has the cases)."""
     name = "rbac"
     run_to_running(api, namespace, name)
     api.create_ftj(ftj_manifest("other", namespace))
-    who = f"--as=system:serviceaccount:{namespace}:{name}-trainer"
+    who = f"--as=system:serviceaccount:{namespace}:{TRAINER_IDENTITY}"
 
     def can(*args: str) -> str:
         return kubectl(cluster, "auth", "can-i", "-n", namespace, who, *args, check=False).strip()
 
     assert can("patch", f"finetunejobs.ftjobs.dev/{name}", "--subresource=status") == "yes"
     assert can("get", f"finetunejobs.ftjobs.dev/{name}", "--subresource=status") == "yes"
-    assert can("patch", "finetunejobs.ftjobs.dev/other", "--subresource=status") == "no"
+    # A Role cannot name "the pod's own job": RBAC allows every job's status ...
+    assert can("patch", "finetunejobs.ftjobs.dev/other", "--subresource=status") == "yes"
     assert can("patch", f"finetunejobs.ftjobs.dev/{name}") == "no"
     assert can("delete", f"finetunejobs.ftjobs.dev/{name}") == "no"
     assert can("list", "finetunejobs.ftjobs.dev") == "no"
     assert can("get", "secrets") == "no"
     assert can("create", "pods") == "no"
     assert can("patch", "jobs.batch") == "no"
+    # ... and admission refuses the other job's to the trainer pod's own token.
+    kube = Kube.connect(trainer_kubeconfig(cluster, api, namespace, name))
+    kube.patch_finetunejob_status(namespace, name, {"progress": {"step": 1}})
+    with pytest.raises(KubeError) as refused:
+        kube.patch_finetunejob_status(namespace, "other", {"progress": {"step": 1}})
+    assert refused.value.status == 403 and POLICY_NAME in refused.value.message
+    assert "progress" not in api.status(namespace, "other")
 
 
 def trainer_kubeconfig(cluster: Any, api: Api, namespace: str, name: str) -> str:
