@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from ftjobs import __version__
+from ftjobs.api.constants import CONFIG_ANNOTATION
 from ftjobs.api.job import FineTuneJob
 from ftjobs.render import render_job
 from tests.builders import make_job
@@ -151,25 +152,26 @@ def test_trainer_stack_imports_as_the_rendered_pod(
         "import importlib.metadata, json, os\n"
         "import torch, deepspeed, transformers, datasets, ftjobs.trainer\n"
         "w = []\n"
-        "for p in ('/usr/ftjobs-probe', '/tmp/probe', '/scratch/probe'):\n"
+        "for p in ('/usr/ftjobs-probe', '/tmp/probe', '/scratch/probe', '/etc/ftjobs/job.json'):\n"
         "    try:\n"
-        "        open(p, 'w').close(); w.append(p)\n"
+        "        open(p, 'a').close(); w.append(p)\n"
         "    except OSError:\n"
         "        pass\n"
         "print(json.dumps({'torch': torch.__version__, 'deepspeed': deepspeed.__version__,"
         " 'transformers': transformers.__version__, 'datasets': datasets.__version__,"
         " 'bitsandbytes': importlib.metadata.version('bitsandbytes'),"
         " 'uid': os.getuid(), 'gid': os.getgid(), 'writable': w,"
-        " 'config': os.path.exists('/etc/ftjobs/job.json')}))"
+        " 'config': open('/etc/ftjobs/job.json').read()}))"
     )
     out = _ok(trainer_pod.run(images["trainer"].ref, command=["python", "-c", probe]))
     got = json.loads(out.strip().splitlines()[-1])
     for name in ("torch", "deepspeed", "transformers", "datasets", "bitsandbytes"):
         assert got[name].split("+")[0] == _pin(name), (name, got)
     assert (got["uid"], got["gid"]) == (1000, 1000)
-    # Read-only root filesystem: only the pod's emptyDirs take writes.
+    # Read-only root filesystem and config volume: only the pod's emptyDirs take writes.
     assert got["writable"] == ["/tmp/probe", "/scratch/probe"]
-    assert got["config"] is True
+    # The config file is the pod's annotation, byte for byte (the downwardAPI volume).
+    assert got["config"] == trainer_pod.meta["annotations"][CONFIG_ANNOTATION]
 
 
 def test_trainer_launcher_is_the_rendered_program(
