@@ -183,6 +183,7 @@ def run_burst(kube: Kube, kubeconfig: str, n: int, args: argparse.Namespace) -> 
     limit = []
     if args.api_qps:
         limit = ["--kube-api-qps", str(args.api_qps), "--kube-api-burst", str(args.api_burst)]
+    log = open(args.controller_log, "ab") if args.controller_log else subprocess.DEVNULL  # noqa: SIM115
     ctl = subprocess.Popen(
         [
             sys.executable,
@@ -201,8 +202,8 @@ def run_burst(kube: Kube, kubeconfig: str, n: int, args: argparse.Namespace) -> 
             str(args.controller_workers),
             *limit,
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO / "src")},
     )
@@ -230,6 +231,12 @@ def run_burst(kube: Kube, kubeconfig: str, n: int, args: argparse.Namespace) -> 
         kube.create(ftj_manifest(name, ns))
         return name
 
+    def cpu() -> float:
+        """The controller's CPU seconds so far (user + system)."""
+        fields = Path(f"/proc/{ctl.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    cpu_before = cpu()
     before = controller_requests(metrics_port) or Counter()
     reconciles_before = reconcile_seconds(metrics_port)
     ftj_side = measure("ftjobs FineTuneJob->Job", n, args.workers, ftj, jobs, args.timeout)
@@ -237,6 +244,7 @@ def run_burst(kube: Kube, kubeconfig: str, n: int, args: argparse.Namespace) -> 
     after = controller_requests(metrics_port) or Counter()
     reconciles_after = reconcile_seconds(metrics_port)
     rss_peak = rss()
+    cpu_used = cpu() - cpu_before
     jobs.stop = True
     ctl.terminate()
     ctl.wait(30)
@@ -252,6 +260,7 @@ def run_burst(kube: Kube, kubeconfig: str, n: int, args: argparse.Namespace) -> 
         "ratio_p50": ratio("p50_ms"),
         "ratio_p99": ratio("p99_ms"),
         "controller_peak_rss_mib": round(rss_peak / 1024, 1),
+        "controller_cpu_ms_per_ftj": round(cpu_used * 1000 / n, 1),
         "api_requests_per_ftj": round((after.total() - before.total()) / n, 2),
         # The profile: how many reconciles a FineTuneJob cost and how long one took (the
         # rest of the latency is waiting: in the work queue, for a worker, for the limit).
@@ -325,6 +334,7 @@ def main() -> int:
     ap.add_argument("--api-qps", type=float, default=None, help="client QPS of both sides")
     ap.add_argument("--api-burst", type=int, default=None, help="client burst of both sides")
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--controller-log", help="append the controller's log (JSON lines) here")
     args = ap.parse_args()
     if bool(args.api_qps) != bool(args.api_burst):
         ap.error("--api-qps and --api-burst go together")

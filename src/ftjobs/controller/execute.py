@@ -21,7 +21,7 @@ import contextvars
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -35,8 +35,8 @@ log = logging.getLogger("ftjobs.controller")
 # Shared by all workers; a reconcile creates one creation stage at once.
 _POOL = ThreadPoolExecutor(16, thread_name_prefix="ftjobs-create")
 # Test hook, unset in production: "<point>:<namespace>/<name>:<attempt>[:<seconds>]".
-# Points: "before-job" (the trainer's ServiceAccount and Role exist, none of the attempt's
-# objects yet),
+# Points: "before-job" (the Job's stage-mates exist, the Job not yet), "after-job" (the Job
+# exists, its stage-mates not yet),
 # "before-status" (the Job exists, the status does not record it yet). The worker logs
 # "test hook: paused" and sleeps (default 300 s) so the chaos test can SIGKILL the leader
 # there; the other workers and the lease renewal go on, as they would in a slow API call.
@@ -51,6 +51,8 @@ class Executed:
 
     updated: dict[str, Any] | None
     adopted: bool
+    # The children as the server stored them (created or adopted): Jobs for the watch cache.
+    stored: tuple[dict[str, Any], ...] = ()
 
 
 def execute(
@@ -62,7 +64,7 @@ def execute(
     """Apply all of `plan` for the stored FineTuneJob `ftj`: its changes, then its report."""
     done = execute_changes(kube, ftj, plan, on_create)
     reported = execute_report(kube, ftj, plan)
-    return Executed(reported or done.updated, done.adopted)
+    return Executed(reported or done.updated, done.adopted, done.stored)
 
 
 def execute_changes(
@@ -82,18 +84,18 @@ def execute_changes(
         for obj in plan.create:
             on_create(obj)
     adopted = False
+    stored: list[dict[str, Any]] = []
     # Render owns the order: each stage's objects concurrently, a stage after the last.
-    for stage in creation_stages(plan.create):
-        if any(JOB.matches(o) for o in stage):
-            _test_pause("before-job", ns, name, plan)
+    for stage in _stages(plan, ns, name):
         if len(stage) == 1:
-            adopted |= _create(kube, stage[0], uid)
+            done = [_create(kube, stage[0], uid)]
         else:
             # Each create runs in a copy of this thread's context, so the reconcile's
             # request count (Kube.counting) sees it; wait for all before the next stage.
             contexts = [contextvars.copy_context() for _ in stage]
             done = list(_POOL.map(lambda c, o: c.run(_create, kube, o, uid), contexts, stage))
-            adopted |= any(done)
+        adopted |= any(existed for existed, _ in done)
+        stored.extend(body for _, body in done)
     for obj in plan.create:
         log.info(
             "created",
@@ -110,7 +112,7 @@ def execute_changes(
     updated: dict[str, Any] | None = None
     if plan.annotations:
         updated = kube.patch_finetunejob_annotations(ns, name, plan.annotations)
-    return Executed(updated, adopted)
+    return Executed(updated, adopted, tuple(stored))
 
 
 def execute_report(kube: Kube, ftj: dict[str, Any], plan: Plan) -> dict[str, Any] | None:
@@ -131,30 +133,67 @@ def execute_report(kube: Kube, ftj: dict[str, Any], plan: Plan) -> dict[str, Any
     return updated
 
 
-def _create(kube: Kube, obj: dict[str, Any], uid: str) -> bool:
-    """Create `obj`, or adopt it when it exists and is ours; True when it existed. The
-    namespace's shared trainer identity is nobody's to adopt: that it exists is enough."""
+def _create(kube: Kube, obj: dict[str, Any], uid: str) -> tuple[bool, dict[str, Any]]:
+    """Create `obj`, or adopt it when it exists and is ours: whether it existed, and the
+    object as stored. The namespace's shared trainer identity is nobody's to adopt: that
+    it exists is enough."""
     try:
-        kube.create(obj)
-        return False
+        return False, kube.create(obj)
     except AlreadyExists:
         if is_namespace_identity(obj):
-            return False
-        kube.create_or_adopt(obj, owner_uid=uid)
-        return True
+            return False, obj
+        return True, kube.create_or_adopt(obj, owner_uid=uid)
 
 
-def _test_pause(point: str, ns: str, name: str, plan: Plan) -> None:
+def _stages(plan: Plan, ns: str, name: str) -> Iterator[list[dict[str, Any]]]:
+    """The creation stages of `plan`. When the test hook aims inside the Job's stage of
+    this attempt, that stage is split around a pause, as a crash between its concurrent
+    creates would leave it: "before-job" (the Job's stage-mates exist, the Job does not)
+    or "after-job" (the Job exists, its stage-mates do not)."""
+    for stage in creation_stages(plan.create):
+        point = next(
+            (p for p in ("before-job", "after-job") if _test_aimed(p, ns, name, plan)), None
+        )
+        if point is None or not any(JOB.matches(o) for o in stage):
+            yield stage
+            continue
+        job = [o for o in stage if JOB.matches(o)]
+        rest = [o for o in stage if not JOB.matches(o)]
+        first, second = (rest, job) if point == "before-job" else (job, rest)
+        if first:
+            yield first
+        _test_pause(point, ns, name, plan)
+        if second:
+            yield second
+
+
+def _test_aimed(point: str, ns: str, name: str, plan: Plan) -> float | None:
+    """Seconds to pause at `point` for this plan's attempt, if the test hook aims there."""
     spec = os.environ.get(TEST_PAUSE_ENV)
     if not spec:
-        return
+        return None
     want, target, attempt, *seconds = spec.split(":")
     if want != point or target != f"{ns}/{name}":
-        return
+        return None
     if not any(
         JOB.matches(o) and o["metadata"]["labels"].get(LABEL_ATTEMPT) == attempt
         for o in plan.create
     ):
+        return None
+    return float(seconds[0]) if seconds else 300.0
+
+
+def _test_pause(point: str, ns: str, name: str, plan: Plan) -> None:
+    seconds = _test_aimed(point, ns, name, plan)
+    if seconds is None:
         return
-    log.warning("test hook: paused", extra={"ftj": target, "point": point, "attempt": int(attempt)})
-    threading.Event().wait(float(seconds[0]) if seconds else 300.0)
+    log.warning(
+        "test hook: paused",
+        extra={"ftj": f"{ns}/{name}", "point": point, "attempt": _attempt_of(plan)},
+    )
+    threading.Event().wait(seconds)
+
+
+def _attempt_of(plan: Plan) -> int:
+    job = next(o for o in plan.create if JOB.matches(o))
+    return int(job["metadata"]["labels"][LABEL_ATTEMPT])

@@ -38,6 +38,7 @@ from ftjobs.api.constants import GROUP, LABEL_JOB, PLURAL, VERSION
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.status import FineTuneJobStatus
 from ftjobs.controller import metrics
+from ftjobs.controller.child_cache import ChildCache
 from ftjobs.controller.execute import execute_changes, execute_report
 from ftjobs.controller.observe import observe, parent_to_read, pod_waiting
 from ftjobs.controller.queue import WorkQueue
@@ -87,6 +88,8 @@ class Controller:
     # a job's plan creates it only when unknown or older than IDENTITY_RECHECK_SECONDS
     # (someone may have deleted it; pods of a Job cannot be admitted without it).
     identities: dict[str, float] = field(default_factory=dict)
+    # The child Jobs and pods the watches deliver, read instead of LISTs (child_cache.py).
+    children: ChildCache = field(default_factory=ChildCache)
     # Threads that report (status patch, events) after a reconcile's changes; apart from
     # the workers' threads so a backlog of reports never holds up the next job's creates.
     report_pool: ThreadPoolExecutor = field(
@@ -159,13 +162,15 @@ class Controller:
         try:
             job = FineTuneJob.model_validate(obj)
         except ValidationError as exc:
+            fresh = False
             plan = _invalid_plan(obj, exc, now)
         else:
             # A job's first reconcile reads nothing (reads_children), unless it must read
             # the parent job its model comes from.
             parent = parent_to_read(job)
-            if reads_children(job) or parent is not None:
-                observed = observe(self.kube, ns, name, parent)
+            fresh = not reads_children(job)
+            if not fresh or parent is not None:
+                observed = observe(self.kube, ns, name, parent, cache=self.children)
             else:
                 observed = Observed()
             plan = self._known_identity(ns, reconcile(job, observed, now, self.settings))
@@ -174,6 +179,12 @@ class Controller:
             changed = execute_changes(self.kube, obj, plan, on_create=self.remember_creating)
             if any(is_namespace_identity(o) for o in plan.create):
                 self.identities[ns] = time.monotonic()
+            for body in changed.stored:
+                if JOB.matches(body):
+                    self.children.created(key, body)
+            if fresh and plan.create and not changed.adopted:
+                # A new job's children are the ones just created: nothing to LIST later.
+                self.children.mark_synced(key)
             if changed.updated is not None:
                 self.remember_body(key, changed.updated)
                 done.obj = changed.updated
@@ -270,8 +281,9 @@ class Controller:
     async def resync(self) -> None:
         while True:
             await asyncio.sleep(self.resync_seconds)
+            # The resync is the safety net for missed watch events: read afresh.
+            self.children.unsync_all()
             for key in list(self.known):
-                # The resync is the safety net for missed watch events: read afresh.
                 self.bodies.pop(key, None)
                 self.queue.add(key)
 
@@ -379,7 +391,13 @@ def _child_event(
     key = _owner_key(namespace, labels)
     if key is None:
         return
-    if event.get("type") == "DELETED":
+    deleted = event.get("type") == "DELETED"
+    full = event.get("object") or dict(body)
+    if kind == "job":
+        memo.children.job_event(key, full, deleted=deleted)
+    else:
+        memo.children.pod_event(key, full, deleted=deleted)
+    if deleted:
         memo.seen.pop((kind, (namespace or "", name)), None)
         if kind == "job":
             memo.queue.add(key)
@@ -409,6 +427,23 @@ def connection_info(cfg: Any) -> kopf.ConnectionInfo:
     )
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No "essence" of objects: kopf builds one per watch event (a deep copy of the whole
+    body) to detect changes for on.create/on.update handlers, which this operator has
+    none of; it was a fifth of the controller's CPU in a burst (docs/benchmarks.md).
+    Nothing is ever stored on the objects either."""
+
+    # The signatures are kopf's (it passes these keywords); nothing is read from them.
+    def build(self, *, body: Any, extra_fields: Any = None) -> Any:  # noqa: ARG002
+        return None
+
+    def fetch(self, *, body: Any) -> Any:  # noqa: ARG002
+        return None
+
+    def store(self, *, body: Any, patch: Any, essence: Any) -> None:  # noqa: ARG002
+        return None
+
+
 def make_registry() -> kopf.OperatorRegistry:
     """The kopf handlers, on a registry of their own (importing registers nothing)."""
     registry = kopf.OperatorRegistry()
@@ -417,12 +452,10 @@ def make_registry() -> kopf.OperatorRegistry:
     async def _startup(settings: kopf.OperatorSettings, memo: Controller, **_: Any) -> None:
         # kopf posts k8s Events for its own handler outcomes; ours are the plan's.
         settings.posting.enabled = False
-        # Only stateless on.event handlers exist, but pin kopf's storage under our
+        # Only stateless on.event handlers exist; pin kopf's progress storage under our
         # prefix so nothing it might write collides with another kopf operator.
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=GROUP, key="last-handled-configuration"
-        )
+        settings.persistence.diffbase_storage = NoDiffBase()
         settings.persistence.finalizer = f"{GROUP}/kopf-finalizer"
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
@@ -458,6 +491,7 @@ def make_registry() -> kopf.OperatorRegistry:
                 memo.known.discard(key)
                 memo.bodies.pop(key, None)
             memo.queue.forget(key)
+            memo.children.forget(key)
             memo.phases.set(key, None)
             memo.seen.pop(("ftj", key), None)
             return

@@ -1,9 +1,10 @@
 """From API objects (dicts) to reconcile's `Observed`: child Jobs, failed pods, Kueue.
 
-Pure extraction functions plus `observe`, which reads the cluster through the adapter:
-one LIST of the FineTuneJob's Jobs (by label), and a LIST of the current attempt's pods
-only when its Job has failed (exit codes and termination messages live on the pods) or
-has pods that are not ready (a pod stuck before starting says why only on itself).
+Pure extraction functions plus `observe`, which reads the cluster through the adapter (or
+the watches' cache of it, controller/child_cache.py): the FineTuneJob's Jobs (by label),
+and the current attempt's pods only when its Job has failed (exit codes and termination
+messages live on the pods) or has pods that are not ready (a pod stuck before starting
+says why only on itself).
 A Job with a Kueue queue name that has not finished costs one LIST of Workloads (by
 Kueue's job-uid label): why it waits, whether it was admitted or evicted.
 """
@@ -22,6 +23,7 @@ from ftjobs.api.constants import (
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.parent import ObservedParent
 from ftjobs.api.status import TERMINAL_PHASES
+from ftjobs.controller.child_cache import ChildCache
 from ftjobs.controller.reconcile import (
     Observed,
     ObservedJob,
@@ -187,14 +189,27 @@ def _workload(kube: Kube, namespace: str, job: dict[str, Any]) -> ObservedWorklo
     return observe_workload(items[0]) if items else None
 
 
-def observe(kube: Kube, namespace: str, name: str, from_job: str | None = None) -> Observed:
-    """`from_job`: the parent FineTuneJob to read (spec.model.fromJob while unresolved)."""
+def observe(
+    kube: Kube,
+    namespace: str,
+    name: str,
+    from_job: str | None = None,
+    cache: ChildCache | None = None,
+) -> Observed:
+    """`from_job`: the parent FineTuneJob to read (spec.model.fromJob while unresolved).
+    `cache`: the watches' Jobs and pods (controller/child_cache.py), read instead of a
+    LIST where it holds what is needed."""
     parent = (
         observe_parent(kube.get_finetunejob(namespace, from_job), from_job)
         if from_job is not None
         else None
     )
-    objs = kube.list(JOB.api_version, JOB.kind, namespace, f"{LABEL_JOB}={name}")
+    key = (namespace, name)
+
+    def list_jobs() -> list[dict[str, Any]]:
+        return kube.list(JOB.api_version, JOB.kind, namespace, f"{LABEL_JOB}={name}")
+
+    objs = list_jobs() if cache is None else cache.jobs(key, list_jobs)
     jobs = tuple(observe_job(o) for o in objs)
     if not jobs:
         return Observed(parent=parent)
@@ -209,9 +224,7 @@ def observe(kube: Kube, namespace: str, name: str, from_job: str | None = None) 
     failed = current.failed_condition or current.failed
     starting = not current.complete and current.active > current.ready
     if failed or starting:
-        pods = kube.list(
-            "v1", "Pod", namespace, f"{LABEL_JOB}={name},{LABEL_ATTEMPT}={current.attempt}"
-        )
+        pods = _pods(kube, key, current, failed=bool(failed), cache=cache)
         if failed:
             failures = tuple(f for f in map(pod_failure, pods) if f is not None)
         else:
@@ -221,3 +234,31 @@ def observe(kube: Kube, namespace: str, name: str, from_job: str | None = None) 
     return Observed(
         jobs=jobs, pod_failures=failures, pod_waiting=waiting, parent=parent, workload=workload
     )
+
+
+def _pods(
+    kube: Kube,
+    key: tuple[str, str],
+    current: ObservedJob,
+    *,
+    failed: bool,
+    cache: ChildCache | None,
+) -> list[dict[str, Any]]:
+    """The pods of the current attempt. From the cache, a failure is read only when it
+    holds as many failed pods as the Job counts (the exit codes decide retry or not); a pod
+    still starting may be missing there (its own watch event wakes the job again)."""
+    namespace, name = key
+
+    def list_pods() -> list[dict[str, Any]]:
+        selector = f"{LABEL_JOB}={name},{LABEL_ATTEMPT}={current.attempt}"
+        return kube.list("v1", "Pod", namespace, selector)
+
+    if cache is None:
+        return list_pods()
+
+    def complete(pods: list[dict[str, Any]]) -> bool:
+        if not failed:
+            return True
+        return sum(1 for p in pods if pod_failure(p) is not None) >= max(1, current.failed)
+
+    return cache.pods(key, str(current.attempt), list_pods, complete)
