@@ -137,9 +137,18 @@ def test_kill_9_during_a_burst_loses_and_duplicates_nothing(cluster: Any, namesp
 # --- kills aimed at half-finished attempts ------------------------------------------------
 
 # (test hook point, attempt): the leader stops (FTJOBS_TEST_PAUSE, controller/execute.py)
-# after creating an attempt's Service/NetworkPolicy/RBAC but before its Job, or after the Job
-# but before the status records it; attempt 2 is a retry half-done.
-AIMS = (("before-job", 1), ("before-job", 2), ("before-status", 2), ("before-status", 1))
+# inside the Job's creation stage, as a crash between its concurrent creates would: after
+# the attempt's Service and NetworkPolicy but before its Job, or after the Job but before
+# them; or after all of them but before the status records the attempt. Attempt 2 is a
+# retry half-done.
+AIMS = (
+    ("before-job", 1),
+    ("after-job", 2),
+    ("before-job", 2),
+    ("before-status", 2),
+    ("after-job", 1),
+    ("before-status", 1),
+)
 ROUNDS = int(os.environ.get("FTJOBS_CHAOS_ROUNDS", str(len(AIMS))))
 CHILD_KINDS = (
     ("v1", "Service"),
@@ -154,13 +163,15 @@ LEASE_DURATION = 2
 
 def half_done(kube: Any, namespace: str) -> list[str]:
     """Children no complete attempt accounts for: not owned by a live FineTuneJob, an
-    attempt's objects without that attempt's Job, or a Job the status does not record."""
+    attempt's objects without that attempt's Job, a Job without its attempt's Service and
+    NetworkPolicy, or a Job the status does not record."""
     ftjs = {o["metadata"]["name"]: o for o in kube.list(API_VERSION, KIND, namespace)}
     jobs = {
         (j["metadata"]["labels"][LABEL_JOB], j["metadata"]["labels"][LABEL_ATTEMPT])
         for j in kube.list("batch/v1", "Job", namespace, LABEL_JOB)
     }
     out = []
+    present = set()
     for api_version, kind in CHILD_KINDS:
         for obj in kube.list(api_version, kind, namespace, LABEL_JOB):
             meta = obj["metadata"]
@@ -170,11 +181,16 @@ def half_done(kube: Any, namespace: str) -> list[str]:
                 out.append(f"{kind} {meta['name']}: no owning FineTuneJob")
                 continue
             attempt = meta["labels"].get(LABEL_ATTEMPT)
+            present.add((kind, owner, attempt))
             if attempt and (owner, attempt) not in jobs:
                 out.append(f"{kind} {meta['name']}: attempt {attempt} has no Job")
             recorded = int((ftjs[owner].get("status") or {}).get("attempt") or 0)
             if kind == "Job" and int(attempt or 0) > recorded:
                 out.append(f"Job {meta['name']}: status records attempt {recorded}")
+    for owner, attempt in jobs:
+        for kind in ("Service", "NetworkPolicy"):
+            if (kind, owner, attempt) not in present:
+                out.append(f"Job {owner}-{attempt}: its {kind} is missing")
     return out
 
 
