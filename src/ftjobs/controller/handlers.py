@@ -52,6 +52,10 @@ Key = tuple[str, str]
 
 # How long a namespace's shared trainer identity, once created or found, is taken to exist.
 IDENTITY_RECHECK_SECONDS = 600.0
+# How long a report (status patch, events) waits while other jobs' changes are being made
+# or are queued: in a burst every job's Job goes first (each FineTuneJob status patch costs
+# the API server a validation of the whole custom object), but no report waits for long.
+REPORT_HOLD_SECONDS = 2.0
 
 
 @dataclass
@@ -95,6 +99,8 @@ class Controller:
     report_pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="ftjobs-report")
     )
+    # Workers making changes right now (read by the report threads, see `report`).
+    changing: int = 0
 
     def enqueue_if_changed(
         self,
@@ -200,12 +206,17 @@ class Controller:
         return replace(plan, create=tuple(o for o in plan.create if not is_namespace_identity(o)))
 
     def report(self, done: Reconciled) -> None:
-        """Patch the status and post the events of a reconcile whose changes are made; its
-        requests wait for the rate limit behind other reconciles' changes."""
+        """Patch the status and post the events of a reconcile whose changes are made. It
+        goes after other jobs' changes: it waits (up to REPORT_HOLD_SECONDS) while workers
+        make changes or keys wait for one, and its requests wait for the rate limit behind
+        theirs."""
         ns, name = done.key
         plan, obj = done.plan, done.obj
         if obj is None:
             return
+        deadline = time.monotonic() + REPORT_HOLD_SECONDS
+        while (self.changing or len(self.queue)) and time.monotonic() < deadline:
+            time.sleep(0.01)
         if not plan.empty:
             with self.kube.counting(done.requests), self.kube.low_priority():
                 updated = execute_report(self.kube, obj, plan)
@@ -235,12 +246,15 @@ class Controller:
         while True:
             key = cast(Key, await self.queue.get())
             started = time.monotonic()
+            self.changing += 1
             try:
                 done = await asyncio.to_thread(self.reconcile_key, key)
             except Exception as exc:  # handled by kind in _failed
                 self._failed(key, exc)
                 self._finished(key, started)
                 continue
+            finally:
+                self.changing -= 1
             # The report goes on in its own pool while this worker takes the next key; the
             # key stays in progress (no second reconcile of it) until the report is done.
             task = loop.run_in_executor(self.report_pool, self.report, done)
@@ -457,6 +471,12 @@ def make_registry() -> kopf.OperatorRegistry:
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
         settings.persistence.diffbase_storage = NoDiffBase()
         settings.persistence.finalizer = f"{GROUP}/kopf-finalizer"
+        # Only the Jobs and pods of FineTuneJobs, selected by the API server: the handlers'
+        # `labels=` filter alone is applied after kopf has received and processed every
+        # Job and pod event of the watched namespaces (all of a cluster's, with
+        # --all-namespaces).
+        settings.watching.label_selectors["batch", "jobs"] = LABEL_JOB
+        settings.watching.label_selectors["pods"] = LABEL_JOB
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         # One line per handled watch event is noise (and CPU) at scale; keep warnings.

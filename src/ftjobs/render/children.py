@@ -7,24 +7,24 @@ kind or an apiVersion itself, so adding a child object is one entry in `CHILD_KI
 object of its own: the Job carries it (render.config), one API write fewer per attempt.
 
 Creation goes in stages: the objects of one stage are created concurrently, a stage
-only after the previous one exists. Every round trip before the Job delays it, so the Job
-goes in the first stage it can: stage 0 holds what must exist before the Job's pods are
-admitted, the trainer's ServiceAccount (pod admission refuses a pod whose account does not
-exist) and its Role (a controller without the `bind` verb may only bind a Role that
-exists); stage 1 holds the Job and everything else, concurrently: the RoleBinding (the
-trainer needs it once it runs), and the attempt's Service and NetworkPolicy. With the
-namespace's shared trainer identity (render/identity.py) already in place, stage 0 is empty
-and the Job is the first write.
+only after the previous one exists. Every write before the Job delays it (in a burst each
+write waits in the API server's queue), so the Job goes in the first stage it can: stage 0
+holds what must exist before the Job's pods are admitted, the trainer's ServiceAccount (pod
+admission refuses a pod whose account does not exist) and its Role (a controller without
+the `bind` verb may only bind a Role that exists); stage 1 the Job, with the RoleBinding
+(the trainer needs it once it runs); stage 2, as soon as the Job's create returns, the
+attempt's Service (pod DNS names, resolved only once ranks rendezvous) and NetworkPolicy.
+With the namespace's shared trainer identity (render/identity.py) already in place, stage
+0 is empty and the Job is the first write.
 
-The NetworkPolicy goes with the Job, not before it: its create is sent at the same
-instant, before the Job controller can have seen the Job, let alone created, scheduled and
-started a pod; and Kubernetes gives no stronger promise anyway (a network plugin may start
-a pod before it enforces a policy that exists, docs/security.md).
+The NetworkPolicy follows the Job by one round trip, before the Job controller can have
+created, scheduled and started a pod; and Kubernetes gives no stronger promise anyway (a
+network plugin may start a pod before it enforces a policy that exists, docs/security.md).
 
-Crash safety: the status records an attempt only after its whole stage 1 exists. A
-controller killed inside stage 1 leaves a Job whose attempt the status does not record
-yet; the next reconcile then creates the attempt's other children again (they adopt what
-exists), see controller.reconcile.dispatch.
+Crash safety: the status records an attempt only after all its stages exist. A controller
+killed in between leaves a Job whose attempt the status does not record yet; the next
+reconcile then creates the attempt's other children (adopting what exists), see
+controller.reconcile.dispatch.
 """
 
 from __future__ import annotations
@@ -73,9 +73,9 @@ ROLE = ChildKind("rbac.authorization.k8s.io/v1", "Role", False, 0, lambda n: n.r
 ROLE_BINDING = ChildKind(
     "rbac.authorization.k8s.io/v1", "RoleBinding", False, 1, lambda n: n.role_binding
 )
-SERVICE = ChildKind("v1", "Service", True, 1, lambda n: n.service)
+SERVICE = ChildKind("v1", "Service", True, 2, lambda n: n.service)
 NETWORK_POLICY = ChildKind(
-    "networking.k8s.io/v1", "NetworkPolicy", True, 1, lambda n: n.network_policy
+    "networking.k8s.io/v1", "NetworkPolicy", True, 2, lambda n: n.network_policy
 )
 JOB = ChildKind("batch/v1", "Job", True, 1, lambda n: n.job)
 

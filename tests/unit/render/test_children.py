@@ -48,20 +48,21 @@ def test_deletion_order_leaves_the_job_and_the_role_binding_first_or_last() -> N
     assert [r.kind for r in job_refs("demo")] == ["RoleBinding", "Role", "ServiceAccount"]
 
 
-def test_creation_stages_put_the_account_and_role_first_then_the_rest_at_once() -> None:
-    # At most one round trip before the Job: the trainer's account and Role, then the Job
-    # with everything else.
+def test_creation_stages_put_the_account_and_role_first_then_the_job_then_its_network() -> None:
+    # What the pods need at admission, then the Job alone (with the binding the trainer
+    # needs later), then the Service and NetworkPolicy.
     objects = render(JobBuilder("demo"))
     stages = creation_stages(reversed(objects))  # the input order does not matter
     assert sum(len(s) for s in stages) == len(objects)
-    position = {o["kind"]: i for i, stage in enumerate(stages) for o in stage}
-    assert position["Role"] < position["RoleBinding"]
-    assert position["ServiceAccount"] < position["Job"]
-    assert len(stages) == 2
-    assert sorted(o["kind"] for o in stages[0]) == ["Role", "ServiceAccount"]
-    # Without the identity (the controller knows the namespace has it): one stage.
+    kinds = [sorted(o["kind"] for o in stage) for stage in stages]
+    assert kinds == [
+        ["Role", "ServiceAccount"],
+        ["Job", "RoleBinding"],
+        ["NetworkPolicy", "Service"],
+    ]
+    # Without the identity (the controller knows the namespace has it): the Job is first.
     rest = [o for o in objects if not is_namespace_identity(o)]
-    assert len(creation_stages(rest)) == 1
+    assert [[o["kind"] for o in s] for s in creation_stages(rest)][0] == ["Job"]
 
 
 def test_an_object_render_never_makes_is_refused() -> None:
