@@ -35,8 +35,7 @@ log = logging.getLogger("ftjobs.controller")
 # Shared by all workers; a reconcile creates one creation stage at once.
 _POOL = ThreadPoolExecutor(16, thread_name_prefix="ftjobs-create")
 # Test hook, unset in production: "<point>:<namespace>/<name>:<attempt>[:<seconds>]".
-# Points: "before-job" (the Job's stage-mates exist, the Job not yet), "after-job" (the Job
-# exists, its stage-mates not yet),
+# Points: "after-job" (the attempt's Job exists, its Service and NetworkPolicy not yet),
 # "before-status" (the Job exists, the status does not record it yet). The worker logs
 # "test hook: paused" and sleeps (default 300 s) so the chaos test can SIGKILL the leader
 # there; the other workers and the lease renewal go on, as they would in a slow API call.
@@ -146,25 +145,13 @@ def _create(kube: Kube, obj: dict[str, Any], uid: str) -> tuple[bool, dict[str, 
 
 
 def _stages(plan: Plan, ns: str, name: str) -> Iterator[list[dict[str, Any]]]:
-    """The creation stages of `plan`. When the test hook aims inside the Job's stage of
-    this attempt, that stage is split around a pause, as a crash between its concurrent
-    creates would leave it: "before-job" (the Job's stage-mates exist, the Job does not)
-    or "after-job" (the Job exists, its stage-mates do not)."""
+    """The creation stages of `plan`, with the test hook's pause after the stage that
+    creates this attempt's Job ("after-job": the Job exists, its Service and
+    NetworkPolicy do not)."""
     for stage in creation_stages(plan.create):
-        point = next(
-            (p for p in ("before-job", "after-job") if _test_aimed(p, ns, name, plan)), None
-        )
-        if point is None or not any(JOB.matches(o) for o in stage):
-            yield stage
-            continue
-        job = [o for o in stage if JOB.matches(o)]
-        rest = [o for o in stage if not JOB.matches(o)]
-        first, second = (rest, job) if point == "before-job" else (job, rest)
-        if first:
-            yield first
-        _test_pause(point, ns, name, plan)
-        if second:
-            yield second
+        yield stage
+        if any(JOB.matches(o) for o in stage):
+            _test_pause("after-job", ns, name, plan)
 
 
 def _test_aimed(point: str, ns: str, name: str, plan: Plan) -> float | None:

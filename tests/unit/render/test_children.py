@@ -62,7 +62,7 @@ def test_creation_stages_put_the_account_and_role_first_then_the_job_then_its_ne
     ]
     # Without the identity (the controller knows the namespace has it): the Job is first.
     rest = [o for o in objects if not is_namespace_identity(o)]
-    assert [[o["kind"] for o in s] for s in creation_stages(rest)][0] == ["Job"]
+    assert [o["kind"] for o in creation_stages(rest)[0]] == ["Job"]
 
 
 def test_an_object_render_never_makes_is_refused() -> None:
