@@ -34,6 +34,23 @@ def version(body: Body) -> int:
         return -1
 
 
+# What of a Job or pod `observe` reads (and the watch signatures): a cached body keeps only
+# this, not the pod template, the trainer's config annotation or managedFields, which are
+# most of an object's size (the cache held ~120 KB of Python objects a Job and pod).
+_METADATA_KEPT = ("name", "namespace", "uid", "resourceVersion", "labels", "deletionTimestamp")
+
+
+def slim(body: Body) -> Body:
+    """The parts of a child Job or pod the controller reads."""
+    meta = body.get("metadata") or {}
+    out: Body = {"metadata": {k: meta[k] for k in _METADATA_KEPT if k in meta}}
+    if "suspend" in (body.get("spec") or {}):
+        out["spec"] = {"suspend": body["spec"]["suspend"]}
+    if "status" in body:
+        out["status"] = body["status"]
+    return out
+
+
 class _Objects:
     """One kind's bodies per FineTuneJob, with the last deletion of each name."""
 
@@ -47,7 +64,7 @@ class _Objects:
             return  # a response that arrived after the object's deletion event
         kept = self.by_key.setdefault(key, {})
         if name not in kept or version(kept[name]) <= version(body):
-            kept[name] = body
+            kept[name] = slim(body)
 
     def delete(self, key: Key, body: Body) -> None:
         name = body.get("metadata", {}).get("name", "")
@@ -57,7 +74,7 @@ class _Objects:
     def replace(self, key: Key, bodies: list[Body]) -> None:
         """What a LIST returned, except where a watch event already brought newer."""
         kept = self.by_key.get(key, {})
-        fresh = {b.get("metadata", {}).get("name", ""): b for b in bodies}
+        fresh = {b.get("metadata", {}).get("name", ""): slim(b) for b in bodies}
         for name, body in fresh.items():
             if name in kept and version(kept[name]) > version(body):
                 fresh[name] = kept[name]
@@ -127,7 +144,7 @@ class ChildCache:
         with self._lock:
             for pod in listed:
                 self._pods.put(key, pod)
-        return listed
+        return [slim(p) for p in listed]
 
     def mark_synced(self, key: Key) -> None:
         """`key`'s children are all known (a new job's first reconcile created them)."""
