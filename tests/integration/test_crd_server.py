@@ -22,6 +22,7 @@ from kubernetes import client
 from ftjobs.api import constants
 from ftjobs.api.crd import IMMUTABLE_MESSAGE
 from ftjobs.api.validation import parse_job
+from ftjobs.render import is_namespace_identity
 from ftjobs.sdk import yaml_output
 from ftjobs.sdk.manifests import render_manifests
 from ftjobs.sdk.schema import crd_yaml
@@ -139,7 +140,10 @@ def test_rendered_objects_pass_a_server_side_dry_run(
     doc["metadata"]["name"] = f"r-{uuid.uuid4().hex[:10]}"
     doc["metadata"]["uid"] = str(uuid.uuid4())
     objects = render_manifests(parse_job(doc), namespace=namespace)
-    assert all(o["metadata"].get("ownerReferences") for o in objects)
+    # Every child is the job's; the namespace's shared trainer identity is nobody's.
+    for obj in objects:
+        assert bool(obj["metadata"].get("ownerReferences")) != is_namespace_identity(obj), obj
+    assert any(not is_namespace_identity(o) for o in objects)
     code, out = server_dry_run(cluster, namespace, write_yaml(objects))
     assert code == 0, out
 

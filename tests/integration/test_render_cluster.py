@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from ftjobs.api import constants as c
-from ftjobs.render import child_names, render_job
+from ftjobs.render import child_names, is_namespace_identity, render_job
 from ftjobs.sdk.schema import crd_yaml
 from tests.builders import JobBuilder, make_job
 from tests.fixtures.controlplane import ControlPlane, wait_until
@@ -79,8 +79,18 @@ def submit(
     if pod_annotations:
         kind = {o["kind"]: o for o in objects}
         kind["Job"]["spec"]["template"]["metadata"]["annotations"].update(pod_annotations)
+    # The namespace's shared trainer identity is there once for all jobs (as the
+    # controller makes it): applied, the job's own objects created.
+    shared = [o for o in objects if is_namespace_identity(o)]
+    if shared:
+        path = Path(tempfile.mkdtemp()) / "identity.yaml"
+        path.write_text(yaml.safe_dump_all(shared, sort_keys=False))
+        r = cluster.kubectl("apply", "--server-side", "-n", namespace, "-f", str(path))
+        assert r.returncode == 0, r.stdout + r.stderr
     path = Path(tempfile.mkdtemp()) / "objects.yaml"
-    path.write_text(yaml.safe_dump_all(objects, sort_keys=False))
+    path.write_text(
+        yaml.safe_dump_all([o for o in objects if not is_namespace_identity(o)], sort_keys=False)
+    )
     r = cluster.kubectl("create", "-n", namespace, "-f", str(path))
     assert r.returncode == 0, r.stdout + r.stderr
     # PodSecurity only warns about a Job's template; the pods are what it refuses.
@@ -229,7 +239,9 @@ def can_i(cluster: ControlPlane, namespace: str, sa: str, *args: str) -> bool:
 def test_the_trainer_may_patch_only_its_own_status(
     cluster: ControlPlane, namespace: str, crd: None
 ) -> None:
-    name, _ = submit(cluster, namespace, make_job())
+    # A job with an identity of its own: its Role names it alone.
+    own = {"annotations": {"example.com/identity": "team-a"}}
+    name, _ = submit(cluster, namespace, make_job().spec("serviceAccount", own))
     other, _ = submit(cluster, namespace, make_job())
     sa = child_names(name, 1).service_account
     res = f"{c.PLURAL}.{c.GROUP}"
@@ -240,3 +252,12 @@ def test_the_trainer_may_patch_only_its_own_status(
     assert not can_i(cluster, namespace, sa, "delete", f"{res}/{name}")
     assert not can_i(cluster, namespace, sa, "list", res)
     assert not can_i(cluster, namespace, sa, "get", "secrets")
+    # The namespace's shared identity: RBAC allows every job's status (the admission policy
+    # keeps each pod to its own job: tests/integration/test_trainer_policy.py), and
+    # nothing more.
+    shared = c.TRAINER_IDENTITY
+    assert can_i(cluster, namespace, shared, "patch", f"{res}/{other}", "--subresource=status")
+    assert not can_i(cluster, namespace, shared, "patch", f"{res}/{other}")
+    assert not can_i(cluster, namespace, shared, "delete", f"{res}/{other}")
+    assert not can_i(cluster, namespace, shared, "list", res)
+    assert not can_i(cluster, namespace, shared, "get", "secrets")

@@ -12,7 +12,9 @@ done):
   ``ctr images tag`` on both nodes to the ``$REGISTRY/ftjobs-{controller,trainer}:
   $VERSION`` names the doc uses (no registry is reachable here);
 - ``helm install`` gets this cluster's S3 endpoint, the real nodes' placement, one watched
-  namespace and a small resource request as extra values;
+  namespace and a small resource request as extra values; the trainer admission policy
+  other tests of this cluster applied without the chart is removed first (a newcomer's
+  cluster has none, and helm installs only what it owns) and applied again after;
 - ``ftjobs submit`` gets ``-n``, ``--timeout`` and ``--set``s placing the pod on a real node
   with a request that fits it;
 - the model and data are the tiny stand-ins tests/e2e/test_example_headers.py writes
@@ -32,7 +34,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Api
+from ftjobs.api.trainer_policy import POLICY_NAME as TRAINER_POLICY_NAME
+from tests.e2e.harness import Api, install_crd
 from tests.e2e.test_example_headers import FTJOBS, ROOT, Stage, split_s3
 from tests.example_headers import argv, header_commands
 from tests.fixtures.controlplane import ControlPlane, ensure_binaries
@@ -125,6 +128,7 @@ def test_newcomer_walk_readme_to_model_in_s3(
     }
     helm = str(ensure_binaries(("helm",))["helm"])
     enforce_restricted(cluster, namespace)
+    remove_harness_policy(cluster)
     try:
         r = subprocess.run(
             [helm, *helm_args[1:], "-f", "-", "--wait", "--timeout", "5m"],
@@ -140,6 +144,15 @@ def test_newcomer_walk_readme_to_model_in_s3(
                        capture_output=True, env=env)  # fmt: skip
         cluster.kubectl("delete", "namespace", system_ns, "--wait=false")
         stage.close()
+        install_crd(cluster)  # the policy back, as the other tests of this cluster had it
+
+
+def remove_harness_policy(cluster: ControlPlane) -> None:
+    """The trainer admission policy and binding that `install_crd` applied for the other
+    tests: the chart installs them itself, and helm refuses objects it does not own."""
+    for kind in ("validatingadmissionpolicybinding", "validatingadmissionpolicy"):
+        r = cluster.kubectl("delete", kind, TRAINER_POLICY_NAME, "--ignore-not-found")
+        assert r.returncode == 0, r.stderr
 
 
 def run_quickstart_cluster_commands(
