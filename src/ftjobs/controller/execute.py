@@ -44,26 +44,14 @@ TEST_PAUSE_ENV = "FTJOBS_TEST_PAUSE"
 
 @dataclass(frozen=True)
 class Executed:
-    """What carrying out a plan left to know: the FineTuneJob as last written (None if
-    not written), and whether a child to create existed already (a reconcile that
+    """What making a plan's changes left to know: the FineTuneJob as its annotation patch
+    stored it (None without one), and whether a child to create existed already (a reconcile that
     crashed half-way made it: reconcile again, reading what exists)."""
 
     updated: dict[str, Any] | None
     adopted: bool
     # The children as the server stored them (created or adopted): Jobs for the watch cache.
     stored: tuple[dict[str, Any], ...] = ()
-
-
-def execute(
-    kube: Kube,
-    ftj: dict[str, Any],
-    plan: Plan,
-    on_create: Callable[[dict[str, Any]], None] | None = None,
-) -> Executed:
-    """Apply all of `plan` for the stored FineTuneJob `ftj`: its changes, then its report."""
-    done = execute_changes(kube, ftj, plan, on_create)
-    reported = execute_report(kube, ftj, plan)
-    return Executed(reported or done.updated, done.adopted, done.stored)
 
 
 def execute_changes(

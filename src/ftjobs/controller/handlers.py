@@ -38,7 +38,7 @@ from ftjobs.api.constants import GROUP, LABEL_JOB, PLURAL, VERSION
 from ftjobs.api.job import FineTuneJob
 from ftjobs.api.status import FineTuneJobStatus
 from ftjobs.controller import metrics
-from ftjobs.controller.child_cache import ChildCache
+from ftjobs.controller.child_cache import ChildCache, version
 from ftjobs.controller.execute import execute_changes, execute_report
 from ftjobs.controller.observe import observe, parent_to_read, pod_waiting
 from ftjobs.controller.queue import WorkQueue
@@ -138,7 +138,7 @@ class Controller:
             if key not in self.known:
                 return
             kept = self.bodies.get(key)
-            if kept is not None and _version(kept) > _version(body):
+            if kept is not None and version(kept) > version(body):
                 return
             self.bodies[key] = body
 
@@ -316,15 +316,6 @@ class Controller:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.report_pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _version(body: dict[str, Any]) -> int:
-    """A stored object's resourceVersion as a number (etcd's revision; -1 if it is not
-    one, so that any body replaces it)."""
-    try:
-        return int(body.get("metadata", {}).get("resourceVersion", ""))
-    except ValueError:
-        return -1
 
 
 def _invalid_plan(obj: dict[str, Any], exc: ValidationError, now: datetime) -> Plan:
