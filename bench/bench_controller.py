@@ -2,7 +2,7 @@
 with kube-controller-manager turning a burst of plain Jobs into pods, in the same run on
 the same control plane, under the same client rate limit.
 
-    python bench/bench_controller.py --api-qps 50 --api-burst 100 --jobs 1,30,100,1000
+    python bench/bench_controller.py --api-qps 100 --api-burst 200 --jobs 1,30,100,1000 --rounds 3
     python bench/bench_controller.py --kubeconfig KUBECONFIG --jobs 30   # a running cluster
 
 With `--api-qps`/`--api-burst` (and no `--kubeconfig`) the bench starts a private control
@@ -16,8 +16,13 @@ when a watch (started before the burst) delivered the child (the Job of a FineTu
 the first pod of a plain Job). Reports per burst size: time until every child exists,
 p50/p99 latency, the ratio ftjobs/kube at p50 and p99, the controller's peak RSS (VmHWM)
 and its API requests per FineTuneJob (its /metrics counter, over the burst plus 5 s);
-then one Markdown table of all burst sizes. Needs the CRD installed (it installs
-manifests/crd/) and kwok nodes for the pods (pods need not run for this measure).
+then one Markdown table of all burst sizes. With `--rounds R` each burst size is measured
+R times (each round both sides, one after the other, in namespaces of their own) and the
+table gives the median of each figure over the rounds, the ratios as the median of the
+rounds' ratios, and every round's ratios: on a small machine one burst to the next varies
+up to 2x, and a paired ratio per round is steadier than one burst. Needs the CRD
+installed (it installs manifests/crd/) and kwok nodes for the pods (pods need not run for
+this measure).
 """
 
 from __future__ import annotations
@@ -322,6 +327,31 @@ def reconcile_seconds(port: int) -> tuple[float, float]:
     return (float(values.get(f"{name}_count", 0)), float(values.get(f"{name}_sum", 0)))
 
 
+def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from the rounds of one burst size: medians, and each round's ratios."""
+
+    def median(values: list[Any]) -> Any:
+        present = [v for v in values if v is not None]
+        return round(statistics.median(present), 2) if present else None
+
+    out = dict(rounds[0])
+    for side in ("kube", "ftjobs"):
+        out[side] = dict(rounds[0][side])
+        for key in ("p50_ms", "p99_ms", "all_exist_s", "create_p50_ms"):
+            out[side][key] = median([r[side][key] for r in rounds])
+        out[side]["missing"] = sum(r[side]["missing"] for r in rounds)
+    for key in (
+        "ratio_p50",
+        "ratio_p99",
+        "controller_peak_rss_mib",
+        "controller_cpu_ms_per_ftj",
+        "api_requests_per_ftj",
+    ):
+        out[key] = median([r[key] for r in rounds])
+    out["rounds"] = [[r["ratio_p50"], r["ratio_p99"]] for r in rounds]
+    return out
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """The Markdown table docs/benchmarks.md records."""
 
@@ -331,8 +361,9 @@ def table(rows: list[dict[str, Any]]) -> str:
     out = [
         "| N | kube Job→pod p50 / p99 | ftjobs FTJ→Job p50 / p99 | all children exist "
         "(kube / ftjobs) | ratio p50 / p99 | parent create p50 (Job / FTJ) "
-        "| controller CPU per FTJ | controller peak RSS | API requests per FTJ |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| controller CPU per FTJ | controller peak RSS | API requests per FTJ "
+        "| ratios p50 / p99 of each round |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         k, f = r["kube"], r["ftjobs"]
@@ -343,7 +374,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {r['ratio_p50']} / {r['ratio_p99']} "
             f"| {ms(k, 'create_p50_ms')} / {ms(f, 'create_p50_ms')} "
             f"| {r['controller_cpu_ms_per_ftj']} ms | {r['controller_peak_rss_mib']} MiB "
-            f"| {r['api_requests_per_ftj']} |"
+            f"| {r['api_requests_per_ftj']} "
+            f"| {', '.join(f'{a} / {b}' for a, b in r.get('rounds', []))} |"
         )
     return "\n".join(out)
 
@@ -358,6 +390,7 @@ def main() -> int:
     ap.add_argument("--api-burst", type=int, default=None, help="client burst of both sides")
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--controller-log", help="append the controller's log (JSON lines) here")
+    ap.add_argument("--rounds", type=int, default=1, help="bursts of each size (medians)")
     args = ap.parse_args()
     if bool(args.api_qps) != bool(args.api_burst):
         ap.error("--api-qps and --api-burst go together")
@@ -393,7 +426,11 @@ def main() -> int:
             check=True,
             capture_output=True,
         )
-        rows = [run_burst(kube, kubeconfig, int(n), args) for n in args.jobs.split(",")]
+        rows = []
+        for n in args.jobs.split(","):
+            rounds = [run_burst(kube, kubeconfig, int(n), args) for _ in range(args.rounds)]
+            rows.append(combine(rounds))
+            print(json.dumps({"jobs": int(n), "rounds": rows[-1]["rounds"]}), flush=True)
     finally:
         if plane is not None:
             plane.stop()

@@ -39,7 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--kubeconfig", default=None, help="Kubeconfig (default: $KUBECONFIG/in-cluster)"
     )
-    p.add_argument("--workers", type=int, default=8, help="Concurrent reconciles")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=16,
+        help="Concurrent reconciles (each up to its Job; the rest follows in the background)",
+    )
     p.add_argument(
         "--kube-api-qps",
         type=float,

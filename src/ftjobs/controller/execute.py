@@ -9,7 +9,11 @@ status records a transition only after its actions happened.
 
 The two halves are apart so the controller can run the report at a lower priority than
 the next job's changes (controller/handlers.py): in a burst of new FineTuneJobs, every
-job's Job is created before any job's status patch and event are sent.
+job's Job is created before any job's status patch and event are sent. `split_at_job`
+cuts the changes once more, after the stage that creates the Job: a worker makes only
+that first part and takes the next key, and the rest follows in the background, in
+the same order (a burst's Jobs do not wait for the workers to create each other's
+Services and NetworkPolicies).
 
 `FTJOBS_TEST_PAUSE` is a test hook (tests/integration/test_controller_chaos.py): it stops
 this process at a named point of one attempt so a test can kill the leader exactly there.
@@ -23,7 +27,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ftjobs.api.constants import KUEUE_WORKLOAD_API, LABEL_ATTEMPT
@@ -52,6 +56,22 @@ class Executed:
     adopted: bool
     # The children as the server stored them (created or adopted): Jobs for the watch cache.
     stored: tuple[dict[str, Any], ...] = ()
+
+
+def split_at_job(plan: Plan) -> tuple[Plan, Plan]:
+    """The changes of `plan` cut after the creation stage of its Job: the creates up to
+    and including that stage, and the rest (later stages, patches, deletes,
+    annotations). Without a Job to create, every create is in the first part. Neither
+    part reports: the status and events stay with `plan`."""
+    stages = creation_stages(plan.create)
+    cut = next((i + 1 for i, st in enumerate(stages) if any(JOB.matches(o) for o in st)), None)
+    first = [o for st in stages[:cut] for o in st]
+    later = [o for st in stages[cut:] for o in st] if cut is not None else []
+    changes = replace(plan, status=None, events=(), requeue_after=None, queue_wait_seconds=None)
+    return (
+        Plan(create=tuple(first)),
+        replace(changes, create=tuple(later)),
+    )
 
 
 def execute_changes(

@@ -3,7 +3,8 @@
 kopf does what it is good at (watch streams with reconnects and re-lists, liveness,
 logging); the level-triggered logic is ours. Watch events of FineTuneJobs and of their
 child Jobs (by the `ftjobs.dev/job` label) only enqueue the owner's key; a worker reads
-the FineTuneJob and its Jobs afresh, computes the pure plan and executes it. The Job's
+the FineTuneJob and its Jobs afresh, computes the pure plan and makes its changes up to the
+Job; the rest of the changes and the report follow in pools of their own. The Job's
 status aggregates its pods (active/ready/failed), so Job events cover pod transitions
 but one: a pod stuck before starting (a missing Secret, an image that cannot be pulled,
 no node that fits) changes nothing in its Job. Pod events of the `ftjobs.dev/job`
@@ -39,7 +40,7 @@ from ftjobs.api.job import FineTuneJob
 from ftjobs.api.status import FineTuneJobStatus
 from ftjobs.controller import metrics
 from ftjobs.controller.child_cache import ChildCache, version
-from ftjobs.controller.execute import execute_changes, execute_report
+from ftjobs.controller.execute import Executed, execute_changes, execute_report, split_at_job
 from ftjobs.controller.observe import observe, parent_to_read, pod_waiting
 from ftjobs.controller.queue import WorkQueue
 from ftjobs.controller.reconcile import Observed, Plan, reads_children, reconcile, reconcile_invalid
@@ -56,17 +57,24 @@ IDENTITY_RECHECK_SECONDS = 600.0
 # or are queued: in a burst every job's Job goes first (each FineTuneJob status patch costs
 # the API server a validation of the whole custom object), but no report waits for long.
 REPORT_HOLD_SECONDS = 2.0
+# Threads making the rest of reconciles' changes (after the Job, controller/execute.py
+# split_at_job), and threads reporting.
+FINISH_THREADS = 8
+REPORT_THREADS = 4
 
 
 @dataclass
 class Reconciled:
-    """A reconcile whose changes are made: what is left to report, and when to look again."""
+    """A reconcile whose first changes (up to its Job) are made: the changes left to make,
+    what is left to report, and when to look again."""
 
     key: Key
     obj: dict[str, Any] | None  # the FineTuneJob as last stored; None: it is gone
     plan: Plan
     requests: Counter[str]
     requeue: float | None = None
+    fresh: bool = False  # the job's first reconcile: it read no children
+    rest: Plan = field(default_factory=Plan)  # changes after the Job's creation stage
 
 
 @dataclass
@@ -75,7 +83,7 @@ class Controller:
 
     kube: Kube
     settings: RenderSettings = field(default_factory=RenderSettings)
-    workers: int = 8
+    workers: int = 16
     resync_seconds: float = 60.0
     queue: WorkQueue = field(default_factory=WorkQueue)
     known: set[Key] = field(default_factory=set)
@@ -94,13 +102,24 @@ class Controller:
     identities: dict[str, float] = field(default_factory=dict)
     # The child Jobs and pods the watches deliver, read instead of LISTs (child_cache.py).
     children: ChildCache = field(default_factory=ChildCache)
-    # Threads that report (status patch, events) after a reconcile's changes; apart from
-    # the workers' threads so a backlog of reports never holds up the next job's creates.
-    report_pool: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="ftjobs-report")
+    # Threads that make the rest of a reconcile's changes, and threads that report
+    # (status patch, events) after them; apart from the workers' threads, so neither holds
+    # up the next job's Job.
+    finish_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(
+            FINISH_THREADS, thread_name_prefix="ftjobs-finish"
+        )
     )
-    # Workers making changes right now (read by the report threads, see `report`).
+    report_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(
+            REPORT_THREADS, thread_name_prefix="ftjobs-report"
+        )
+    )
+    # Reconciles making changes right now (read before reporting, see `follow_up`).
     changing: int = 0
+    follow_ups: set[asyncio.Task[None]] = field(default_factory=set)
+    # Set (and replaced) whenever `changing` or the queue gets shorter.
+    nudged: asyncio.Event = field(default_factory=asyncio.Event)
 
     def enqueue_if_changed(
         self,
@@ -153,8 +172,8 @@ class Controller:
         return obj
 
     def reconcile_key(self, key: Key) -> Reconciled:
-        """Plan one FineTuneJob and make its changes; the report (status, events) is left
-        to `Reconciled.report`, which the worker runs after at a lower priority."""
+        """Plan one FineTuneJob and make its changes up to its Job; the rest (`finish`) and
+        the report (status, events: `report`) follow in pools of their own."""
         with self.kube.counting() as requests:
             return self._reconcile_key(key, requests)
 
@@ -180,23 +199,36 @@ class Controller:
             else:
                 observed = Observed()
             plan = self._known_identity(ns, reconcile(job, observed, now, self.settings))
-        done = Reconciled(key, obj, plan, requests, requeue=plan.requeue_after)
-        if not plan.empty:
-            changed = execute_changes(self.kube, obj, plan, on_create=self.remember_creating)
-            if any(is_namespace_identity(o) for o in plan.create):
-                self.identities[ns] = time.monotonic()
-            for body in changed.stored:
-                if JOB.matches(body):
-                    self.children.created(key, body)
-            if fresh and plan.create and not changed.adopted:
-                # A new job's children are the ones just created: nothing to LIST later.
-                self.children.mark_synced(key)
-            if changed.updated is not None:
-                self.remember_body(key, changed.updated)
-                done.obj = changed.updated
-            if changed.adopted:
-                done.requeue = 0.0  # a half-done earlier reconcile: look at what it left, now
+        first, rest = split_at_job(plan)
+        done = Reconciled(key, obj, plan, requests, plan.requeue_after, fresh, rest)
+        self._made(done, execute_changes(self.kube, obj, first, self.remember_creating))
         return done
+
+    def finish(self, done: Reconciled) -> None:
+        """Make the changes of a reconcile left after its Job's creation stage."""
+        if done.obj is None or done.rest.empty:
+            return
+        rest, done.rest = done.rest, Plan()
+        with self.kube.counting(done.requests):
+            self._made(done, execute_changes(self.kube, done.obj, rest, self.remember_creating))
+
+    def _made(self, done: Reconciled, changed: Executed) -> None:
+        """What the controller learns from changes made: identities and Jobs that exist,
+        the FineTuneJob as an annotation patch stored it, and whether to look again now."""
+        ns = done.key[0]
+        if any(is_namespace_identity(o) for o in changed.stored):
+            self.identities[ns] = time.monotonic()
+        for body in changed.stored:
+            if JOB.matches(body):
+                self.children.created(done.key, body)
+        if done.fresh and any(JOB.matches(b) for b in changed.stored) and not changed.adopted:
+            # A new job's children are the ones just created: nothing to LIST later.
+            self.children.mark_synced(done.key)
+        if changed.updated is not None:
+            self.remember_body(done.key, changed.updated)
+            done.obj = changed.updated
+        if changed.adopted:
+            done.requeue = 0.0  # a half-done earlier reconcile: look at what it left, now
 
     def _known_identity(self, ns: str, plan: Plan) -> Plan:
         """`plan` without the namespace's shared trainer identity when it is known to exist."""
@@ -206,17 +238,14 @@ class Controller:
         return replace(plan, create=tuple(o for o in plan.create if not is_namespace_identity(o)))
 
     def report(self, done: Reconciled) -> None:
-        """Patch the status and post the events of a reconcile whose changes are made. It
-        goes after other jobs' changes: it waits (up to REPORT_HOLD_SECONDS) while workers
-        make changes or keys wait for one, and its requests wait for the rate limit behind
-        theirs."""
+        """Patch the status and post the events of a reconcile whose changes are made (it
+        makes those left first). Its requests wait for the rate limit behind other jobs'
+        changes."""
+        self.finish(done)
         ns, name = done.key
         plan, obj = done.plan, done.obj
         if obj is None:
             return
-        deadline = time.monotonic() + REPORT_HOLD_SECONDS
-        while (self.changing or len(self.queue)) and time.monotonic() < deadline:
-            time.sleep(0.01)
         if not plan.empty:
             with self.kube.counting(done.requests), self.kube.low_priority():
                 updated = execute_report(self.kube, obj, plan)
@@ -242,25 +271,55 @@ class Controller:
     # --- the asyncio side ----------------------------------------------------------------
 
     async def worker(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             key = cast(Key, await self.queue.get())
             started = time.monotonic()
             self.changing += 1
+            self._nudge()  # the queue is one shorter
             try:
                 done = await asyncio.to_thread(self.reconcile_key, key)
             except Exception as exc:  # handled by kind in _failed
+                self.changing -= 1
+                self._nudge()
                 self._failed(key, exc)
                 self._finished(key, started)
                 continue
-            finally:
-                self.changing -= 1
-            # The report goes on in its own pool while this worker takes the next key; the
-            # key stays in progress (no second reconcile of it) until the report is done.
-            task = loop.run_in_executor(self.report_pool, self.report, done)
+            # The rest of the changes and the report go on in pools of their own while this
+            # worker takes the next key; the key stays in progress (no second reconcile of
+            # it) until they are done.
+            task = asyncio.create_task(self.follow_up(done))
+            self.follow_ups.add(task)
             task.add_done_callback(functools.partial(self._reported, done=done, started=started))
 
-    def _reported(self, task: asyncio.Future[None], *, done: Reconciled, started: float) -> None:
+    async def follow_up(self, done: Reconciled) -> None:
+        """Make the changes of `done` left after its Job, then report them: after other
+        jobs' changes, waiting (up to REPORT_HOLD_SECONDS) while any are being made or
+        keys wait for one."""
+        loop = asyncio.get_running_loop()
+        try:
+            if not done.rest.empty:
+                await loop.run_in_executor(self.finish_pool, self.finish, done)
+        finally:
+            self.changing -= 1
+            self._nudge()
+        deadline = loop.time() + REPORT_HOLD_SECONDS
+        while self.changing or len(self.queue):
+            try:
+                await asyncio.wait_for(self.nudged.wait(), deadline - loop.time())
+            except TimeoutError:
+                break
+        await loop.run_in_executor(self.report_pool, self.report, done)
+
+    def _nudge(self) -> None:
+        """Wake the reports waiting for quiet (`follow_up`) to look again."""
+        self.nudged.set()
+        self.nudged = asyncio.Event()
+
+    def _reported(self, task: asyncio.Task[None], *, done: Reconciled, started: float) -> None:
+        self.follow_ups.discard(task)
+        if task.cancelled():  # the controller stops
+            self._finished(done.key, started)
+            return
         exc = task.exception()
         if exc is not None:
             self._failed(done.key, exc)
@@ -312,9 +371,11 @@ class Controller:
         self.tasks.append(loop.create_task(self.resync()))
 
     async def stop(self) -> None:
-        for task in self.tasks:
+        tasks = [*self.tasks, *self.follow_ups]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.finish_pool.shutdown(wait=False, cancel_futures=True)
         self.report_pool.shutdown(wait=False, cancel_futures=True)
 
 
