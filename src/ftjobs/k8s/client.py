@@ -88,6 +88,11 @@ def resource_path(
     return path
 
 
+# A request that went out on a kept-alive connection the server had just closed is sent
+# again this many times, at once, on a fresh connection (see `Kube.request`).
+DROPPED_CONNECTION_RETRIES = 1
+
+
 def resource_of(path: str) -> str:
     """The resource (plural, with its subresource) a request path names: what
     `resource_path` built, read back for metrics."""
@@ -160,21 +165,32 @@ class Kube:
                 scope[method] += 1
         if self.on_request is not None:
             self.on_request(method, resource_of(path))
-        try:
-            req = self.api.param_serialize(
-                method,
-                path,
-                query_params=list((query or {}).items()),
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-            )
-            resp = self.api.call_api(*req, _request_timeout=self.timeout)
-            data = resp.read()  # type: ignore[no-untyped-call]
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise connection_error(exc, self.api.configuration.host) from exc
-        except client.ApiException as exc:
-            raise classify_status(exc.status or 0, exc.body, exc.headers) from exc
+        req = self.api.param_serialize(
+            method,
+            path,
+            query_params=list((query or {}).items()),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        for retry in range(DROPPED_CONNECTION_RETRIES + 1):
+            try:
+                resp = self.api.call_api(*req, _request_timeout=self.timeout)
+                data = resp.read()  # type: ignore[no-untyped-call]
+                break
+            except urllib3.exceptions.ProtocolError as exc:
+                # The server closed a kept-alive connection as the request went out on it
+                # (an API server drops idle ones): urllib3 retries only idempotent methods
+                # then, Go's client any request that got no answer. Every write of ours may
+                # go twice (a create that got through answers AlreadyExists, which callers
+                # handle; patches are idempotent; an event is informative), so once more on
+                # a fresh connection, at once.
+                if retry == DROPPED_CONNECTION_RETRIES:
+                    raise connection_error(exc, self.api.configuration.host) from exc
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise connection_error(exc, self.api.configuration.host) from exc
+            except client.ApiException as exc:
+                raise classify_status(exc.status or 0, exc.body, exc.headers) from exc
         if not 200 <= resp.status <= 299:
             raise classify_status(resp.status, data, resp.headers)
         return json.loads(data) if data else {}
