@@ -301,11 +301,10 @@ def run_burst(kube: Kube, kubeconfig: str, n: int, args: argparse.Namespace) -> 
         },
     }
     print(json.dumps(result), flush=True)
-    # On a shared cluster, wait for the namespace to go: thousands of pods being deleted
-    # slow down whatever runs next. A private control plane is torn down at the end anyway.
-    wait = "--wait=false" if args.kubeconfig is None else "--timeout=900s"
+    # Wait for the namespace to go: thousands of pods being deleted slow down whatever runs
+    # next (the next round, the next size, the next user of a shared cluster).
     subprocess.run(
-        ["kubectl", "--kubeconfig", kubeconfig, "delete", "namespace", ns, wait],
+        ["kubectl", "--kubeconfig", kubeconfig, "delete", "namespace", ns, "--timeout=900s"],
         capture_output=True,
     )
     return result

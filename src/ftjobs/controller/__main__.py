@@ -58,7 +58,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="Requests allowed at once above --kube-api-qps (0: twice the QPS)",
     )
-    p.add_argument("--resync-seconds", type=float, default=60.0)
+    p.add_argument(
+        "--resync-seconds",
+        type=float,
+        default=60.0,
+        help="Reconcile every FineTuneJob this often, from the watches' caches",
+    )
+    p.add_argument(
+        "--reread-every",
+        type=int,
+        default=10,
+        help="Every Nth resync reads the FineTuneJobs and their Jobs afresh from the API",
+    )
     p.add_argument("--metrics-port", type=int, default=8080, help="/metrics port (0: off)")
     p.add_argument(
         "--health-port", type=int, default=8081, help="/healthz and /readyz port (0: off)"
@@ -163,6 +174,7 @@ async def run(args: argparse.Namespace) -> int:
         settings=_settings(args),
         workers=args.workers,
         resync_seconds=args.resync_seconds,
+        reread_every=max(1, args.reread_every),
     )
     try:
         await kopf.operator(

@@ -7,11 +7,12 @@ creates (docs/benchmarks.md). client-go's informers do the same for kube-control
 
 The cache of one FineTuneJob is trusted only once it is *synced*: seeded by a LIST, or by a
 first reconcile that created the children itself (a new job has no others: the same
-reasoning as `reconcile.reads_children`). The periodic resync un-syncs every job, so a watch
-event that never came (a deletion while a watch was reconnecting) misleads for one resync
-period at most. Our own creates enter the cache with the server's response, so the next
-reconcile sees its Job even before the watch event does (kube-controller-manager's
-"expectations"). Bodies compete by resourceVersion: an older one never replaces a newer.
+reasoning as `reconcile.reads_children`). Every tenth resync (`--reread-every`, 10 minutes
+by default) un-syncs every job, so a watch event that never came (a deletion while a watch
+was reconnecting) misleads for that long at most. Our own creates enter the cache with the
+server's response, so the next reconcile sees its Job even before the watch event does
+(kube-controller-manager's "expectations"). Bodies compete by resourceVersion: an older one
+never replaces a newer.
 """
 
 from __future__ import annotations

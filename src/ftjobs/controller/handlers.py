@@ -9,7 +9,7 @@ status aggregates its pods (active/ready/failed), so Job events cover pod transi
 but one: a pod stuck before starting (a missing Secret, an image that cannot be pulled,
 no node that fits) changes nothing in its Job. Pod events of the `ftjobs.dev/job`
 label therefore enqueue the owner when what `observe.pod_waiting` reports changes. A
-periodic resync re-enqueues every known key.
+periodic resync re-enqueues every known key; every `reread_every`-th one reads them afresh.
 
 Only `on.event` handlers are used: they keep no state on the object, so kopf writes
 no annotations or finalizers of its own (deleting a FineTuneJob never waits for the
@@ -85,6 +85,9 @@ class Controller:
     settings: RenderSettings = field(default_factory=RenderSettings)
     workers: int = 16
     resync_seconds: float = 60.0
+    # Every how many resyncs the FineTuneJobs and their Jobs are read afresh (GET, LIST);
+    # the others re-reconcile what the watches delivered, as client-go's informers resync.
+    reread_every: int = 10
     queue: WorkQueue = field(default_factory=WorkQueue)
     known: set[Key] = field(default_factory=set)
     phases: metrics.PhaseBook = field(default_factory=metrics.PhaseBook)
@@ -352,12 +355,18 @@ class Controller:
         self.queue.done(key)
 
     async def resync(self) -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(self.resync_seconds)
-            # The resync is the safety net for missed watch events: read afresh.
-            self.children.unsync_all()
+            rounds += 1
+            if rounds % self.reread_every == 0:
+                # The safety net for watch events that never came (an object deleted while
+                # a watch was reconnecting): read afresh. Every resync would cost two
+                # requests a job a minute, more than a job's whole life (docs/benchmarks.md).
+                self.children.unsync_all()
+                with self.bodies_lock:
+                    self.bodies.clear()
             for key in list(self.known):
-                self.bodies.pop(key, None)
                 self.queue.add(key)
 
     def start(self) -> None:
