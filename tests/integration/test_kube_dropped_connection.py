@@ -122,3 +122,22 @@ def test_negative_control_without_the_retry_the_write_fails_unreachable(
     with pytest.raises(KubeRetriable, match="cannot reach the Kubernetes API server"):
         kube.create(_account(namespace))
     assert proxy.dropped == 1
+
+
+def test_a_create_by_generate_name_is_not_sent_twice(
+    proxied: tuple[Kube, DroppingProxy], namespace: str
+) -> None:
+    """A retried create by generateName that had got through would make a second object;
+    it fails instead (the caller sees Unreachable and can look)."""
+    kube, proxy = proxied
+    kube.create(_account(namespace))
+    proxy.drop_open()
+    named_by_server = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"generateName": "gen-", "namespace": namespace},
+    }
+    with pytest.raises(KubeRetriable, match="cannot reach the Kubernetes API server"):
+        kube.create(named_by_server)
+    assert proxy.dropped == 1
+    assert proxy.accepted == 1, "no second connection: not sent again"

@@ -173,7 +173,16 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
-        for retry in range(DROPPED_CONNECTION_RETRIES + 1):
+        # A create by generateName is the one write that may not go twice: a retry of one
+        # that did get through would make a second object (a second training run).
+        named_by_server = (
+            method == "POST"
+            and isinstance(body, dict)
+            and not body.get("metadata", {}).get("name")
+            and bool(body.get("metadata", {}).get("generateName"))
+        )
+        retries = 0 if named_by_server else DROPPED_CONNECTION_RETRIES
+        for retry in range(retries + 1):
             try:
                 resp = self.api.call_api(*req, _request_timeout=self.timeout)
                 data = resp.read()  # type: ignore[no-untyped-call]
@@ -182,10 +191,10 @@ class Kube:
                 # The server closed a kept-alive connection as the request went out on it
                 # (an API server drops idle ones): urllib3 retries only idempotent methods
                 # then, Go's client any request that got no answer. Every write of ours may
-                # go twice (a create that got through answers AlreadyExists, which callers
-                # handle; patches are idempotent; an event is informative), so once more on
-                # a fresh connection, at once.
-                if retry == DROPPED_CONNECTION_RETRIES:
+                # go twice (a create by name that got through answers AlreadyExists, which
+                # callers handle; patches are idempotent; an event is informative), so once
+                # more on a fresh connection, at once.
+                if retry == retries:
                     raise connection_error(exc, self.api.configuration.host) from exc
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 raise connection_error(exc, self.api.configuration.host) from exc
