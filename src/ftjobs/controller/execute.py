@@ -49,8 +49,8 @@ TEST_PAUSE_ENV = "FTJOBS_TEST_PAUSE"
 @dataclass(frozen=True)
 class Executed:
     """What making a plan's changes left to know: the FineTuneJob as its annotation patch
-    stored it (None without one), and whether a child to create existed already (a reconcile that
-    crashed half-way made it: reconcile again, reading what exists)."""
+    stored it (None without one), and whether a child to create existed already (a
+    reconcile that crashed half-way made it: reconcile again, reading what exists)."""
 
     updated: dict[str, Any] | None
     adopted: bool
@@ -64,14 +64,15 @@ def split_at_job(plan: Plan) -> tuple[Plan, Plan]:
     annotations). Without a Job to create, every create is in the first part. Neither
     part reports: the status and events stay with `plan`."""
     stages = creation_stages(plan.create)
-    cut = next((i + 1 for i, st in enumerate(stages) if any(JOB.matches(o) for o in st)), None)
-    first = [o for st in stages[:cut] for o in st]
-    later = [o for st in stages[cut:] for o in st] if cut is not None else []
-    changes = replace(plan, status=None, events=(), requeue_after=None, queue_wait_seconds=None)
-    return (
-        Plan(create=tuple(first)),
-        replace(changes, create=tuple(later)),
+    cut = next(
+        (i + 1 for i, st in enumerate(stages) if any(JOB.matches(o) for o in st)), len(stages)
     )
+    first = tuple(o for st in stages[:cut] for o in st)
+    later = tuple(o for st in stages[cut:] for o in st)
+    rest = replace(
+        plan, create=later, status=None, events=(), requeue_after=None, queue_wait_seconds=None
+    )
+    return Plan(create=first), rest
 
 
 def execute_changes(
