@@ -118,13 +118,22 @@ def guarded(rule: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     error). Unguarded, `microBatchSize: 0` would also fail "modulus by zero evaluating
     rule" and `validationRatio: 1` also the ratio-sum rule: more, and worse, errors than
     `ftjobs validate` names. The guard keeps the two error lists equal.
+
+    The rule comes first, the guard second: CEL's `||` is commutative, errors included (an
+    error on one side is absorbed when the other side is true), so the result is the same
+    either way, but the interpreter stops at the first true side. A valid object passes on
+    the rule alone, and the guard, which reads every field the rule reads and re-checks its
+    bounds, runs only for an object the rule refuses. Each field read costs the API server
+    a copy of its parent's schema properties (`model.Structural.Properties` in
+    apiextensions-apiserver): guard first, the rules were half the server's CPU for a
+    FineTuneJob create (docs/benchmarks.md).
     """
     terms: list[str] = []
     for ref in _FIELD_REF.findall(rule["rule"]):
         terms += _guard("self", ref.strip(".").split("."), node)
     if not terms:
         return rule
-    return {**rule, "rule": f"!({' && '.join(dict.fromkeys(terms))}) || ({rule['rule']})"}
+    return {**rule, "rule": f"({rule['rule']}) || !({' && '.join(dict.fromkeys(terms))})"}
 
 
 def _guard(expr: str, steps: list[str], schema: dict[str, Any]) -> list[str]:
@@ -240,30 +249,37 @@ def spec_schema() -> dict[str, Any]:
     """The structural schema of `spec` with its cross-field and immutability rules."""
     full = FineTuneJob.model_json_schema(by_alias=True, mode="validation")
     spec = structural(full["properties"]["spec"], full["$defs"], "spec")
-    spec.setdefault(VALIDATIONS, []).extend(immutability_rules(spec))
+    add_immutability_rules(spec)
     return spec
 
 
-def immutability_rules(spec: dict[str, Any]) -> list[dict[str, str]]:
+def add_immutability_rules(spec: dict[str, Any]) -> None:
     """CEL transition rules: every spec field but `suspend` keeps its value after create.
 
-    They live on `spec` (not on each field) so that adding or removing an optional field
-    (`lora`, `queueName`) is caught too: a rule on the field itself never runs when the
-    field is absent on one side.
+    The value is compared on the field's own node (`self == oldSelf`, evaluated when the
+    field exists before and after); an optional field (`lora`, `queueName`) also gets a
+    rule on `spec` that adding or removing it is a change, as a rule on the field itself
+    never runs when the field is absent on one side. Each field read from `spec` costs the
+    API server a copy of spec's 22 property schemas, and every update pays these rules,
+    the trainer's progress patches of the status too: comparing on the field's node reads
+    nothing from `spec` (docs/benchmarks.md, bench/bench_api_writes.py).
     """
-    rules = []
-    for name in spec["properties"]:
+    presence = []
+    for name, prop in spec["properties"].items():
         if name in MUTABLE_SPEC_FIELDS:
             continue
-        if name in spec.get("required", ()):
-            rule = f"self.{name} == oldSelf.{name}"
-        else:
-            rule = (
-                f"has(self.{name}) == has(oldSelf.{name}) && "
-                f"(!has(self.{name}) || self.{name} == oldSelf.{name})"
+        prop.setdefault(VALIDATIONS, []).append(
+            {"rule": "self == oldSelf", "message": IMMUTABLE_MESSAGE}
+        )
+        if name not in spec.get("required", ()):
+            presence.append(
+                {
+                    "rule": f"has(self.{name}) == has(oldSelf.{name})",
+                    "message": IMMUTABLE_MESSAGE,
+                    "fieldPath": f".{name}",
+                }
             )
-        rules.append({"rule": rule, "message": IMMUTABLE_MESSAGE, "fieldPath": f".{name}"})
-    return rules
+    spec.setdefault(VALIDATIONS, []).extend(presence)
 
 
 def status_schema() -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from ftjobs.api.crd import IMMUTABLE_MESSAGE, crd, json_schema, openapi_schema
+from ftjobs.api.crd import IMMUTABLE_MESSAGE, crd, guarded, json_schema, openapi_schema
 from ftjobs.api.spec import MUTABLE_SPEC_FIELDS, FineTuneJobSpec
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -111,24 +111,48 @@ def test_cross_field_rules_are_cel_with_field_paths() -> None:
     messages = {r["message"]: r for r in cel_rules(SPEC)}
     assert any("fp16 precision needs GPUs" in m for m in messages)
     assert any("lora is supported" in m for m in messages)
-    hp = cel_rules(NODES[".spec.hyperparameters"])
+    hp = [r for r in cel_rules(NODES[".spec.hyperparameters"]) if "oldSelf" not in r["rule"]]
     assert {r["fieldPath"] for r in hp} == {".maxSteps", ".globalBatchSize"}
     assert cel_rules(NODES[".spec.dataset.split"])[0]["fieldPath"] == ".testRatio"
-    assert len(cel_rules(NODES[".spec.deepspeed"])) == 2
+    assert len([r for r in cel_rules(NODES[".spec.deepspeed"]) if "oldSelf" not in r["rule"]]) == 2
     for _, node in NODES.items():
         for rule in cel_rules(node):
             assert rule["rule"] and rule["message"]
 
 
+def test_a_rule_goes_before_its_guard() -> None:
+    # A valid object passes on the rule alone; the guard, which re-reads every field the
+    # rule reads (each read costs the API server a copy of the parent's properties), is
+    # evaluated only for an object the rule refuses. The result is the same either way:
+    # CEL's `||` is commutative, errors included (test_crd_rules checks the outcomes).
+    rule = {"rule": "self.globalBatchSize % self.microBatchSize == 0", "message": "m"}
+    out = guarded(rule, NODES[".spec.hyperparameters"])
+    assert out["rule"].startswith(f"({rule['rule']}) || !(")
+    assert "self.microBatchSize >= 1" in out["rule"].split(" || ", 1)[1]
+    # A rule that reads no field needs no guard and is left as it is.
+    assert guarded({"rule": "true", "message": "m"}, NODES[".spec.hyperparameters"]) == {
+        "rule": "true",
+        "message": "m",
+    }
+
+
 def test_every_spec_field_but_suspend_is_immutable() -> None:
-    immutable = {r["fieldPath"][1:] for r in cel_rules(SPEC) if r["message"] == IMMUTABLE_MESSAGE}
     fields = set(SPEC["properties"])
-    assert immutable == fields - set(MUTABLE_SPEC_FIELDS)
     assert "suspend" in fields
-    by_field = {r["fieldPath"]: r["rule"] for r in cel_rules(SPEC)}
-    assert by_field[".task"] == "self.task == oldSelf.task"
-    # optional fields: adding or removing one is a change too
-    assert "has(self.lora) == has(oldSelf.lora)" in by_field[".lora"]
+    immutable = {
+        name
+        for name, prop in SPEC["properties"].items()
+        if {"rule": "self == oldSelf", "message": IMMUTABLE_MESSAGE} in cel_rules(prop)
+    }
+    assert immutable == fields - set(MUTABLE_SPEC_FIELDS)
+    # Optional fields: adding or removing one is a change too, checked on spec (a rule on
+    # the field itself does not run when the field is absent on one side).
+    presence = {r["fieldPath"]: r["rule"] for r in cel_rules(SPEC) if "oldSelf" in r["rule"]}
+    assert presence[".lora"] == "has(self.lora) == has(oldSelf.lora)"
+    assert ".task" not in presence  # required: present on both sides
+    assert set(presence) == {
+        f".{name}" for name in immutable if name not in SPEC.get("required", ())
+    }
 
 
 def test_root_metadata_is_only_type_object_and_name() -> None:
