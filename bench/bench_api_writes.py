@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "src"), str(REPO / "bench")]
 
-from bench_controller import plain_job  # noqa: E402
+from bench_controller import cpu_seconds, plain_job  # noqa: E402
 from tests.e2e.harness import ftj_manifest  # noqa: E402
 
 from ftjobs.k8s import Kube  # noqa: E402
@@ -66,11 +65,6 @@ def committed(rev: str) -> str:
         capture_output=True,
         text=True,
     ).stdout
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed(n: int, call: Callable[[int], Any], server: int) -> dict[str, float]:
@@ -146,7 +140,8 @@ def main() -> int:
     try:
         kube = Kube.connect(plane.kubeconfig)
         kubectl = ["kubectl", "--kubeconfig", plane.kubeconfig]
-        server = plane.procs["kube-apiserver"].popen.pid  # type: ignore[union-attr]
+        server = plane.procs["kube-apiserver"].pid
+        assert server is not None
         runs: dict[str, list[dict[str, Any]]] = {form: [] for form in FORMS}
         for r in range(args.rounds):
             for form in FORMS:

@@ -91,6 +91,12 @@ class Watcher(threading.Thread):
                     return
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU seconds so far (user + system)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
@@ -246,12 +252,7 @@ def run_burst(kube: Kube, kubeconfig: str, n: int, args: argparse.Namespace) -> 
         kube.create(ftj_manifest(name, ns))
         return name
 
-    def cpu() -> float:
-        """The controller's CPU seconds so far (user + system)."""
-        fields = Path(f"/proc/{ctl.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    cpu_before = cpu()
+    cpu_before = cpu_seconds(ctl.pid)
     before = controller_requests(metrics_port) or Counter()
     reconciles_before = reconcile_seconds(metrics_port)
     ftj_side = measure("ftjobs FineTuneJob->Job", n, args.workers, ftj, jobs, args.timeout)
@@ -269,7 +270,7 @@ def run_burst(kube: Kube, kubeconfig: str, n: int, args: argparse.Namespace) -> 
     after = controller_requests(metrics_port) or Counter()
     reconciles_after = reconcile_seconds(metrics_port)
     rss_peak = rss()
-    cpu_used = cpu() - cpu_before
+    cpu_used = cpu_seconds(ctl.pid) - cpu_before
     jobs.stop = True
     ctl.terminate()
     ctl.wait(30)
